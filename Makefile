@@ -1,0 +1,25 @@
+# make demo | make test | make bench   (each creates .venv first when it is missing or stale)
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: setup demo test bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --disable-pip-version-check -q -r requirements.txt
+	touch $@
+
+demo: setup
+	$(PY) -m scripts.margin_mnist
+
+test: setup
+	$(PY) -m pytest -q tests
+
+bench: setup
+	$(PY) -m benchmarks.deepfool
+
+clean:
+	rm -rf Results .pytest_cache

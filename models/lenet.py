@@ -1,0 +1,27 @@
+"""LeNet-5 of both papers: conv 6@5x5, conv 16@5x5, fc 120, 84, classes (ReLU, 2x2 max-pooling).
+
+Hold me tight! uses ``padding=2`` on 28x28 MNIST; the NAD paper uses ``padding=0`` on 32x32
+inputs with one output. Both give a 16x5x5 feature map, so the parameter names and shapes are
+those of the authors' checkpoints.
+"""
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class LeNet(nn.Module):
+    def __init__(self, num_channels=1, num_classes=10, padding=2):
+        super().__init__()
+        self.conv1 = nn.Conv2d(num_channels, 6, kernel_size=5, padding=padding)
+        self.conv2 = nn.Conv2d(6, 16, kernel_size=5)
+        self.fc1 = nn.Linear(16 * 5 * 5, 120)
+        self.fc2 = nn.Linear(120, 84)
+        self.fc3 = nn.Linear(84, num_classes)
+
+    def forward(self, x):
+        """x [B, C, H, W] -> logits [B, num_classes]."""
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        x = x.flatten(1)
+        x = F.relu(self.fc1(x))
+        x = F.relu(self.fc2(x))
+        return self.fc3(x)

@@ -1,0 +1,49 @@
+import torch
+
+from models import LeNet
+from tests.oracles import deepfool_one
+from utils.deepfool import deepfool
+from utils.subspaces import DCTBlock
+
+
+def _model(seed):
+    torch.manual_seed(seed)
+    return LeNet().double().eval()
+
+
+def test_batched_deepfool_equals_per_sample_oracle_in_subspaces():
+    model = _model(0)
+    images = torch.rand(6, 1, 28, 28, dtype=torch.float64)
+    for block in [DCTBlock(0, 8, 1, 28, 28), DCTBlock(12, 8, 1, 28, 28), None]:
+        res = deepfool(model, images, block, max_iter=50)
+        basis = block.basis() if block is not None else None
+        for i in range(len(images)):
+            pert, iters, label, final = deepfool_one(model, images[i], basis, max_iter=50)
+            assert int(res.iterations[i]) == iters
+            assert int(res.original_label[i]) == label and int(res.final_label[i]) == final
+            torch.testing.assert_close(res.perturbation[i], pert, rtol=1e-7, atol=1e-9)
+
+
+def test_perturbation_lies_in_the_subspace_and_crosses_the_boundary():
+    model = _model(1)
+    images = torch.rand(8, 1, 28, 28, dtype=torch.float64)
+    block = DCTBlock(4, 8, 1, 28, 28)
+    res = deepfool(model, images, block)
+    torch.testing.assert_close(block.project(res.perturbation), res.perturbation)
+    crossed = res.iterations < 100
+    assert crossed.any()
+    with torch.no_grad():
+        pred = model(images + res.perturbation).argmax(1)
+    assert torch.equal(pred[crossed], res.final_label[crossed])
+    assert (res.final_label[crossed] != res.original_label[crossed]).all()
+
+
+def test_few_classes_and_iteration_cap():
+    torch.manual_seed(2)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 3)).double().eval()
+    images = torch.randn(5, 1, 4, 4, dtype=torch.float64)
+    res = deepfool(model, images, None, max_iter=100)
+    # a linear model is crossed in one step (the overshoot carries it over)
+    assert (res.iterations == 1).all()
+    capped = deepfool(model, images, None, max_iter=0)
+    assert (capped.iterations == 0).all() and (capped.margin == 0).all()

@@ -1,0 +1,64 @@
+"""Loading and saving network weights: plain state_dicts, loaded with ``weights_only=True``.
+
+Accepts the authors' files (a bare state_dict, or one inside a dict under ``net``, ``model``
+or ``state_dict``) and state_dicts saved from DataParallel/DDP (``module.`` prefixes).
+"""
+from pathlib import Path
+
+import torch
+
+from .errors import UserError
+from .io import save_torch
+
+
+def _unwrap(obj):
+    for key in ("state_dict", "model", "net"):
+        if isinstance(obj, dict) and isinstance(obj.get(key), dict):
+            return obj[key]
+    return obj
+
+
+def load_state_dict(path):
+    """The state_dict stored in ``path``; a UserError if it is missing or unreadable."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"checkpoint {path} does not exist; pass --train to train a model, "
+                        f"or --checkpoint with the path of a model.t7")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises many types for damaged files
+        raise UserError(f"checkpoint {path} could not be read as a PyTorch file "
+                        f"({type(e).__name__}); it is damaged or not a checkpoint") from None
+    state = _unwrap(obj)
+    if not isinstance(state, dict) or not all(torch.is_tensor(v) for v in state.values()):
+        raise UserError(f"checkpoint {path} holds no state_dict of tensors")
+    if state and all(k.startswith("module.") for k in state):
+        state = {k[len("module."):]: v for k, v in state.items()}
+    return state
+
+
+def load_weights(model, path, arch_name=None):
+    """Load the weights in ``path`` into ``model``, strictly; a UserError naming the missing,
+    unexpected and mis-shaped parameters when the checkpoint is of another architecture."""
+    state = load_state_dict(path)
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shapes = [k for k in own if k in state and own[k].shape != state[k].shape]
+    if missing or unexpected or shapes:
+        def few(keys):
+            return ", ".join(keys[:3]) + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")
+        parts = [f"{len(missing)} missing ({few(missing)})" if missing else "",
+                 f"{len(unexpected)} unexpected ({few(unexpected)})" if unexpected else "",
+                 f"{len(shapes)} of another shape ({few(shapes)})" if shapes else ""]
+        name = arch_name or type(model).__name__
+        raise UserError(f"checkpoint {path} does not fit {name}: parameters "
+                        + "; ".join(p for p in parts if p)
+                        + f"; pass a checkpoint trained for {name} or choose its architecture")
+    model.load_state_dict(state)
+    return model
+
+
+def save_weights(model, path):
+    """Write ``model.state_dict()`` (on the CPU) to ``path`` atomically."""
+    return save_torch(path, {k: v.detach().cpu() for k, v in model.state_dict().items()})

@@ -1,0 +1,51 @@
+"""Command-line plumbing shared by the scripts: the common arguments and the error guard."""
+import argparse
+import sys
+
+from .errors import UserError
+
+
+def positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} must be at least 1")
+    return value
+
+
+def margin_parser(description, models, default_model, block_size, block_step):
+    """Arguments of every margin script (see README for their meaning)."""
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--model", choices=models, default=default_model)
+    p.add_argument("--checkpoint", help="weights to load (default: the shipped checkpoint)")
+    p.add_argument("--train", action="store_true", help="train the model instead of loading one")
+    p.add_argument("--epochs", type=positive_int, default=30, help="epochs with --train")
+    p.add_argument("--resume", action="store_true", help="resume an interrupted --train")
+    p.add_argument("--samples", type=positive_int, default=100, help="test samples to measure")
+    p.add_argument("--seed", type=int, default=0, help="seed of the sample draw and training")
+    p.add_argument("--data", choices=["auto", "full", "sample"], default="auto",
+                   help="full dataset, bundled sample, or full when on disk (default)")
+    p.add_argument("--data-dir", default="data", help="where the full dataset lives")
+    p.add_argument("--download", action="store_true", help="download the dataset if missing")
+    p.add_argument("--results-dir", default="Results")
+    p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:1")
+    p.add_argument("--batch-size", type=positive_int, default=100, help="DeepFool batch size")
+    p.add_argument("--block-size", type=positive_int, default=block_size,
+                   help="side of the DCT blocks")
+    p.add_argument("--block-step", type=positive_int, default=block_step,
+                   help="step of the DCT blocks along the diagonal")
+    return p
+
+
+def run(main):
+    """Run ``main()``; a UserError becomes one line on stderr and exit status 2."""
+    try:
+        main()
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("interrupted; rerun the same command to resume", file=sys.stderr)
+        sys.exit(130)

@@ -1,0 +1,110 @@
+"""The one pipeline behind every margin script:
+
+data (+ optional transform) -> normalisation layer + network -> trained or loaded weights ->
+DCT subspaces -> batched subspace DeepFool on N seeded test samples -> Results/ files.
+"""
+import platform
+import subprocess
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from models import build_model, normalized
+
+from .checkpoints import load_weights, save_weights
+from .data import ROOT, load_mnist
+from .errors import UserError
+from .io import sha256
+from .margins import margin_distribution
+from .subspaces import diagonal_blocks
+from .training import TrainConfig, evaluate, pick_device, train
+
+LOADERS = {"MNIST": load_mnist}
+
+
+def default_checkpoint(data_name, model_name):
+    """Models/Pretrained/<Dataset[_variant]>/<Arch>/model.t7 in this repository."""
+    return ROOT / "Models" / "Pretrained" / data_name / model_name / "model.t7"
+
+
+def git_commit():
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
+                             text=True, timeout=10)
+        return out.stdout.strip() if out.returncode == 0 else "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def versions():
+    import torchvision
+    return {"python": platform.python_version(), "torch": torch.__version__,
+            "torchvision": torchvision.__version__, "numpy": np.__version__}
+
+
+def get_model(dataset, data, args, out_dir, device):
+    """The network with trained (--train) or loaded weights, and the checkpoint it came from."""
+    net = build_model(dataset, args.model)
+    model = normalized(net, data.normalization)
+    if args.train:
+        config = TrainConfig(epochs=args.epochs, seed=args.seed)
+        torch.manual_seed(args.seed)
+        net.load_state_dict(build_model(dataset, args.model).state_dict())  # seeded init
+        print(f"training {args.model} on {data.name} for {config.epochs} epochs on {device}")
+        train(model, data.train, config, device, state_path=out_dir / "train_state.pt",
+              resume=args.resume)
+        checkpoint = save_weights(net, out_dir / "model.t7")
+    else:
+        checkpoint = Path(args.checkpoint) if args.checkpoint else \
+            default_checkpoint(data.name, args.model)
+        if not args.checkpoint and not checkpoint.is_file():
+            raise UserError(f"there is no shipped checkpoint for {args.model} on {data.name} "
+                            f"({checkpoint}); pass --train to train one or --checkpoint PATH")
+        load_weights(net, checkpoint, args.model)
+    return model.to(device).eval(), checkpoint
+
+
+def run_margin_experiment(args, dataset, flipped=False):
+    """Run the margin experiment described by the parsed ``args``; returns the output folder."""
+    device = pick_device(args.device)
+    data = LOADERS[dataset](args.data, args.data_dir, args.download, flipped=flipped)
+    print(f"data: {data.source}")
+    try:
+        subspaces = diagonal_blocks(args.block_size, args.block_step, *data.shape)
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    n_test = len(data.test)
+    if args.samples > n_test:
+        raise UserError(f"--samples {args.samples} is more than the {n_test} test images "
+                        f"available; ask for at most {n_test}")
+
+    out_dir = Path(args.results_dir) / f"margin_{data.name}" / args.model
+    model, checkpoint = get_model(dataset, data, args, out_dir, device)
+    accuracy = evaluate(model, data.test, device)
+    print(f"{args.model} test accuracy on {data.name}: {100 * accuracy:.2f}%")
+
+    indices = np.random.default_rng(args.seed).choice(n_test, args.samples, replace=False)
+    images = data.test.tensors[0][torch.as_tensor(indices)]
+    run_info = {
+        "experiment": f"margin_{data.name}", "model": args.model,
+        "checkpoint": str(checkpoint), "checkpoint_sha256": sha256(checkpoint),
+        "trained_here": bool(args.train), "data": data.source, "test_accuracy": accuracy,
+        "subspace_spec": {"block_size": args.block_size, "block_step": args.block_step,
+                          "shape": list(data.shape), "count": len(subspaces)},
+        "seed": args.seed, "sample_indices": [int(i) for i in indices],
+        "device": str(device), "versions": versions(), "git_commit": git_commit(),
+    }
+    if args.train:
+        run_info["training"] = asdict(TrainConfig(epochs=args.epochs, seed=args.seed))
+    margins = margin_distribution(model, images, subspaces, out_dir, run_info,
+                                  batch_size=args.batch_size, device=device,
+                                  title=f"{args.model} on {data.name}")
+    medians = np.median(margins, axis=1)
+    print("median margin per subspace (low -> high frequency):")
+    print("  " + " ".join(f"{m:.2f}" for m in medians))
+    print(f"median ratio highest/lowest frequency: {medians[-1] / medians[0]:.2f}")
+    for name in ("margins.npy", "iterations.npy", "margins.png", "run.json"):
+        print(f"wrote {out_dir / name}")
+    return out_dir
