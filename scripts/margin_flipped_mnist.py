@@ -6,7 +6,7 @@ from utils.experiment import run_margin_experiment
 
 def main():
     args = margin_parser(__doc__, ["LeNet", "ResNet18"], "LeNet", 8, 1).parse_args()
-    run_margin_experiment(args, "MNIST", flipped=True)
+    run_margin_experiment(args, "MNIST", transform="flipped")
 
 
 if __name__ == "__main__":

@@ -58,13 +58,16 @@ def _sample_mnist():
                 for s in ("train", "test")]
 
 
-def load_mnist(source="auto", data_dir="data", download=False, flipped=False):
+def load_mnist(source="auto", data_dir="data", download=False, transform=None):
     """MNIST as an :class:`ImageData`.
 
     source: 'full' (torchvision's MNIST under ``data_dir``; downloaded only if ``download``),
     'sample' (the 10,000 real digits bundled in Datasets/mnist_sample, 8,000 train / 2,000
     test), or 'auto' (full MNIST when it is on disk, else the sample).
-    flipped: replace every image x by ``flip(x)`` (done once, here)."""
+    transform: None, or 'flipped' to replace every image x by ``flip(x)`` (done once, here)."""
+    if transform not in (None, "flipped"):
+        raise UserError(f"MNIST has no {transform!r} variant; use flipped or none")
+    flipped = transform == "flipped"
     if source not in ("auto", "full", "sample"):
         raise UserError(f"unknown data source {source!r}; use auto, full or sample")
     splits, where = None, None

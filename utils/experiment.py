@@ -44,32 +44,40 @@ def versions():
             "torchvision": torchvision.__version__, "numpy": np.__version__}
 
 
-def get_model(dataset, data, args, out_dir, device):
-    """The network with trained (--train) or loaded weights, and the checkpoint it came from."""
+def get_model(dataset, data, args, out_dir, device, name, attack=None):
+    """The network with trained (--train, adversarially when ``attack`` is given) or loaded
+    weights, and the checkpoint it came from. name: the experiment's data name, e.g.
+    'MNIST_flipped_robust', which picks the shipped checkpoint."""
     net = build_model(dataset, args.model)
     model = normalized(net, data.normalization)
     if args.train:
         config = TrainConfig(epochs=args.epochs, seed=args.seed)
         torch.manual_seed(args.seed)
         net.load_state_dict(build_model(dataset, args.model).state_dict())  # seeded init
-        print(f"training {args.model} on {data.name} for {config.epochs} epochs on {device}")
+        print(f"training {args.model} on {data.name} for {config.epochs} epochs on {device}"
+              + (" with adversarial examples" if attack is not None else ""))
         train(model, data.train, config, device, state_path=out_dir / "train_state.pt",
-              resume=args.resume)
+              resume=args.resume, attack=attack)
         checkpoint = save_weights(net, out_dir / "model.t7")
     else:
         checkpoint = Path(args.checkpoint) if args.checkpoint else \
-            default_checkpoint(data.name, args.model)
+            default_checkpoint(name, args.model)
         if not args.checkpoint and not checkpoint.is_file():
-            raise UserError(f"there is no shipped checkpoint for {args.model} on {data.name} "
+            raise UserError(f"there is no shipped checkpoint for {args.model} on {name} "
                             f"({checkpoint}); pass --train to train one or --checkpoint PATH")
         load_weights(net, checkpoint, args.model)
     return model.to(device).eval(), checkpoint
 
 
-def run_margin_experiment(args, dataset, flipped=False):
-    """Run the margin experiment described by the parsed ``args``; returns the output folder."""
+def run_margin_experiment(args, dataset, transform=None, robust=False, attack=None):
+    """Run the margin experiment described by the parsed ``args``; returns the output folder.
+
+    dataset: a key of LOADERS; transform: None or the name of a data variant ('flipped'...);
+    robust: the model is adversarially trained (names end in '_robust'); attack: with
+    --train, ``attack(model, x, y) -> x_adv`` used for adversarial training."""
     device = pick_device(args.device)
-    data = LOADERS[dataset](args.data, args.data_dir, args.download, flipped=flipped)
+    data = LOADERS[dataset](args.data, args.data_dir, args.download, transform=transform)
+    name = data.name + ("_robust" if robust else "")
     print(f"data: {data.source}")
     try:
         subspaces = diagonal_blocks(args.block_size, args.block_step, *data.shape)
@@ -80,15 +88,15 @@ def run_margin_experiment(args, dataset, flipped=False):
         raise UserError(f"--samples {args.samples} is more than the {n_test} test images "
                         f"available; ask for at most {n_test}")
 
-    out_dir = Path(args.results_dir) / f"margin_{data.name}" / args.model
-    model, checkpoint = get_model(dataset, data, args, out_dir, device)
+    out_dir = Path(args.results_dir) / f"margin_{name}" / args.model
+    model, checkpoint = get_model(dataset, data, args, out_dir, device, name, attack)
     accuracy = evaluate(model, data.test, device)
     print(f"{args.model} test accuracy on {data.name}: {100 * accuracy:.2f}%")
 
     indices = np.random.default_rng(args.seed).choice(n_test, args.samples, replace=False)
     images = data.test.tensors[0][torch.as_tensor(indices)]
     run_info = {
-        "experiment": f"margin_{data.name}", "model": args.model,
+        "experiment": f"margin_{name}", "model": args.model,
         "checkpoint": str(checkpoint), "checkpoint_sha256": sha256(checkpoint),
         "trained_here": bool(args.train), "data": data.source, "test_accuracy": accuracy,
         "subspace_spec": {"block_size": args.block_size, "block_step": args.block_step,
@@ -100,7 +108,7 @@ def run_margin_experiment(args, dataset, flipped=False):
         run_info["training"] = asdict(TrainConfig(epochs=args.epochs, seed=args.seed))
     margins = margin_distribution(model, images, subspaces, out_dir, run_info,
                                   batch_size=args.batch_size, device=device,
-                                  title=f"{args.model} on {data.name}")
+                                  title=f"{args.model} on {name}")
     medians = np.median(margins, axis=1)
     print("median margin per subspace (low -> high frequency):")
     print("  " + " ".join(f"{m:.2f}" for m in medians))
