@@ -29,7 +29,7 @@ def deepfool_one(model, image, basis=None, num_classes=10, overshoot=0.02, max_i
         for k in range(1, len(order)):
             grad_k = torch.autograd.grad(fs[0, order[k]], x, retain_graph=True)[0].flatten()
             w_k = to_coords(grad_k - grad_orig)
-            f_k = float(fs[0, order[k]] - fs[0, order[0]])
+            f_k = float((fs[0, order[k]] - fs[0, order[0]]).detach())
             dist = abs(f_k) / float(w_k.norm())
             if dist < best:
                 best, best_w = dist, w_k

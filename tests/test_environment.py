@@ -1,0 +1,29 @@
+"""requirements.txt and environment.yml name the same packages at the same versions."""
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _pins(lines):
+    pins = {}
+    for line in lines:
+        line = line.split("#")[0].strip().lstrip("- ").strip()
+        m = re.fullmatch(r"([A-Za-z0-9_.\-]+)==([^\s]+)", line)
+        if m:
+            pins[m.group(1).lower()] = m.group(2)
+    return pins
+
+
+def test_requirements_and_environment_agree():
+    req = _pins((ROOT / "requirements.txt").read_text().splitlines())
+    env = _pins((ROOT / "environment.yml").read_text().splitlines())
+    assert {"torch", "torchvision", "numpy", "scipy", "matplotlib", "tqdm", "jupyter",
+            "pytest"} <= set(req)
+    assert req == env
+
+
+def test_ci_runs_the_readme_test_command():
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
+    readme = (ROOT / "README.md").read_text()
+    assert readme.index("make demo") < 400 and readme.index("make test") < 400

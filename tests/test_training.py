@@ -1,0 +1,47 @@
+import pytest
+import torch
+from torch.utils.data import TensorDataset
+
+from models import LeNet
+from utils.training import TrainConfig, evaluate, train
+
+
+def test_learning_rate_schedules():
+    tri = TrainConfig(epochs=30, max_lr=0.21)
+    assert tri.lr_at(0) == 0 and tri.lr_at(12) == pytest.approx(0.21) and tri.lr_at(30) == 0
+    assert tri.lr_at(6) == pytest.approx(0.105) and tri.lr_at(21) == pytest.approx(0.105)
+    lin = TrainConfig(epochs=20, max_lr=0.5, schedule="linear")
+    assert lin.lr_at(0) == 0.5 and lin.lr_at(10) == pytest.approx(0.25) and lin.lr_at(20) == 0
+
+
+def _task(n=640, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    y = torch.randint(0, 2, (n,), generator=g)
+    x = 0.5 * torch.rand(n, 1, 28, 28, generator=g)
+    x[y == 1, :, :14] += 0.5  # class 1: bright top half
+    return TensorDataset(x, y)
+
+
+def test_training_learns_and_resume_gives_the_same_model(tmp_path):
+    data = _task()
+    config = TrainConfig(epochs=4, batch_size=64, max_lr=0.5, seed=1)
+    torch.manual_seed(0)
+    straight = train(LeNet(), data, config, "cpu")
+    assert evaluate(straight, data, "cpu") > 0.8
+
+    batches = []
+
+    def stop_in_second_epoch(model, x, y):
+        batches.append(1)
+        if len(batches) == 12:  # 10 batches per epoch: the 2nd batch of epoch 2
+            raise KeyboardInterrupt
+        return x
+
+    torch.manual_seed(0)
+    with pytest.raises(KeyboardInterrupt):
+        train(LeNet(), data, config, "cpu", state_path=tmp_path / "state.pt",
+              attack=stop_in_second_epoch)
+    assert torch.load(tmp_path / "state.pt", weights_only=True)["epoch"] == 1
+    resumed = train(LeNet(), data, config, "cpu", state_path=tmp_path / "state.pt", resume=True)
+    for a, b in zip(straight.parameters(), resumed.parameters()):
+        torch.testing.assert_close(a, b)
