@@ -2,7 +2,7 @@
 image and one class gradient at a time, explicit subspace basis), on the shipped MNIST LeNet
 and 100 seeded MNIST test samples, in the same run. Prints agreement and `speedup: <ratio>x`.
 
-    python -m benchmarks.deepfool [--samples 100] [--subspaces 0,10,20]
+    python -m benchmarks.deepfool [--samples 100] [--subspaces all|0,10,20]
 """
 import argparse
 import time
@@ -22,7 +22,7 @@ from utils.subspaces import diagonal_blocks
 def main():
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--samples", type=int, default=100)
-    p.add_argument("--subspaces", default="0,10,20", help="indices among the 21 MNIST blocks")
+    p.add_argument("--subspaces", default="all", help="indices among the 21 MNIST blocks")
     args = p.parse_args()
 
     data = load_mnist("sample")
@@ -31,8 +31,9 @@ def main():
     idx = np.random.default_rng(0).choice(len(data.test), args.samples, replace=False)
     images = data.test.tensors[0][torch.as_tensor(idx)]
     blocks = diagonal_blocks(8, 1, 1, 28, 28)
-    chosen = [blocks[int(i)] for i in args.subspaces.split(",")]
-    print(f"LeNet, {args.samples} MNIST test samples, subspaces {[str(b) for b in chosen]}, "
+    chosen = blocks if args.subspaces == "all" else [blocks[int(i)] for i in
+                                                     args.subspaces.split(",")]
+    print(f"LeNet, {args.samples} MNIST test samples, {len(chosen)} subspaces, "
           f"torch threads {torch.get_num_threads()}")
 
     fast, slow = [], []
