@@ -5,14 +5,26 @@
 """
 import torch.nn as nn
 
+from .densenet import DenseNet121
 from .lenet import LeNet
 from .normalization import TransformFlippedLayer, TransformLayer
 from .resnet import imagenet_resnet50, mnist_resnet18
+from .resnet_cifar import ResNet18
+from .vgg import VGG, VGG11_bn, VGG19, VGG19_bn
 
 ARCHITECTURES = {
     "MNIST": {
         "LeNet": lambda: LeNet(num_channels=1, num_classes=10, padding=2),
         "ResNet18": lambda: mnist_resnet18(num_classes=10),
+    },
+    "CIFAR10": {
+        "ResNet18": ResNet18,
+        "VGG19": VGG19,
+        "VGG19_bn": VGG19_bn,
+        "DenseNet121": DenseNet121,
+    },
+    "ImageNet": {
+        "ResNet50": imagenet_resnet50,
     },
 }
 
@@ -32,4 +44,5 @@ def normalized(model, layer):
 
 
 __all__ = ["LeNet", "TransformLayer", "TransformFlippedLayer", "build_model", "normalized",
-           "mnist_resnet18", "imagenet_resnet50", "ARCHITECTURES"]
+           "mnist_resnet18", "imagenet_resnet50", "ARCHITECTURES",
+           "ResNet18", "VGG", "VGG19", "VGG19_bn", "VGG11_bn", "DenseNet121"]

@@ -62,3 +62,26 @@ def load_weights(model, path, arch_name=None):
 def save_weights(model, path):
     """Write ``model.state_dict()`` (on the CPU) to ``path`` atomically."""
     return save_torch(path, {k: v.detach().cpu() for k, v in model.state_dict().items()})
+
+
+def torchvision_weights(name, download=False):
+    """The file of torchvision's pretrained weights ``name`` (e.g.
+    'ResNet50_Weights.IMAGENET1K_V1') in torch.hub's cache (``$TORCH_HOME/hub/checkpoints``),
+    downloaded there (hash-checked) only if ``download``; a UserError when it is absent."""
+    from urllib.parse import urlparse
+
+    from torchvision.models import get_weight
+    weights = get_weight(name)
+    path = Path(torch.hub.get_dir()) / "checkpoints" / Path(urlparse(weights.url).path).name
+    if path.is_file():
+        return path
+    if not download:
+        raise UserError(f"torchvision's {name} weights are not in {path.parent}; pass "
+                        f"--download to fetch them there, or --checkpoint PATH")
+    try:
+        torch.hub.load_state_dict_from_url(weights.url, progress=True, check_hash=True,
+                                           weights_only=True)
+    except (OSError, RuntimeError) as e:
+        raise UserError(f"torchvision's {name} weights could not be downloaded ({e}); check the "
+                        f"network or pass --checkpoint PATH") from None
+    return path

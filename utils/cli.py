@@ -15,14 +15,30 @@ def positive_int(text):
     return value
 
 
-def margin_parser(description, models, default_model, block_size, block_step):
-    """Arguments of every margin script (see README for their meaning)."""
+def eval_count(text):
+    """A number of test images: a whole number >= 0, or -1 for all of them."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < -1:
+        raise argparse.ArgumentTypeError(f"{text} must be -1 (all), 0 (none) or a positive count")
+    return value
+
+
+def margin_parser(description, models, default_model, block_size, block_step, trainable=True):
+    """Arguments of every margin script (see README for their meaning).
+    trainable=False: no --train/--epochs/--resume (models that are only loaded)."""
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--model", choices=models, default=default_model)
     p.add_argument("--checkpoint", help="weights to load (default: the shipped checkpoint)")
-    p.add_argument("--train", action="store_true", help="train the model instead of loading one")
-    p.add_argument("--epochs", type=positive_int, default=30, help="epochs with --train")
-    p.add_argument("--resume", action="store_true", help="resume an interrupted --train")
+    if trainable:
+        p.add_argument("--train", action="store_true",
+                       help="train the model instead of loading one")
+        p.add_argument("--epochs", type=positive_int, default=30, help="epochs with --train")
+        p.add_argument("--resume", action="store_true", help="resume an interrupted --train")
+    else:
+        p.set_defaults(train=False, epochs=None, resume=False, trainable=False)
     p.add_argument("--samples", type=positive_int, default=100, help="test samples to measure")
     p.add_argument("--seed", type=int, default=0, help="seed of the sample draw and training")
     p.add_argument("--data", choices=["auto", "full", "sample"], default="auto",
@@ -36,6 +52,24 @@ def margin_parser(description, models, default_model, block_size, block_step):
                    help="side of the DCT blocks")
     p.add_argument("--block-step", type=positive_int, default=block_step,
                    help="step of the DCT blocks along the diagonal")
+    p.add_argument("--max-iter", type=positive_int, default=100,
+                   help="DeepFool iterations before giving up on a sample")
+    return p
+
+
+def imagenet_parser(description, block_size=16, block_step=16):
+    """Arguments of the ImageNet margin scripts: ResNet50, loaded only, images read from disk."""
+    p = margin_parser(description, ["ResNet50"], "ResNet50", block_size, block_step,
+                      trainable=False)
+    p.add_argument("--val-dir", help="ImageFolder of the validation images "
+                   "(default: DATA_DIR/val)")
+    p.add_argument("--eval-samples", type=eval_count, default=1000,
+                   help="accuracy on this many seeded validation images; 0 skips it, -1 uses "
+                   "all 50,000 (hours on a CPU)")
+    p.set_defaults(data_dir="data/ImageNet", batch_size=8)
+    p._option_string_actions["--download"].help = (
+        "download torchvision's pretrained weights when no checkpoint is given (ImageNet itself "
+        "cannot be downloaded)")
     return p
 
 

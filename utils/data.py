@@ -3,6 +3,7 @@
 Images are float32 [N, C, H, W] in [0, 1] (or their DCT-flipped version), labels int64 [N].
 Nothing here reaches the network unless ``download=True``.
 """
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from torch.utils.data import TensorDataset
 
 from models import TransformFlippedLayer, TransformLayer
 
-from .dct import flip
+from .dct import flip, low_pass
 from .errors import UserError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,7 +25,10 @@ MNIST_MEAN, MNIST_STD = (0.1307,), (0.3081,)
 class ImageData:
     """A train and a test split plus how a model must normalise them.
 
-    name: 'MNIST' or 'MNIST_flipped'; source: one line saying where the images came from."""
+    name: 'MNIST' or 'MNIST_flipped' (CIFAR10[_variant], ImageNet[_flipped]); source: one line
+    saying where the images came from. train/test are TensorDatasets, except for ImageNet:
+    ImageFolder datasets that read (and transform) each image from disk when indexed, and no
+    train split (None) unless asked for."""
     name: str
     source: str
     train: TensorDataset
@@ -33,6 +37,8 @@ class ImageData:
 
     @property
     def shape(self):
+        if not isinstance(self.test, TensorDataset):  # a Dataset read from disk (ImageNet)
+            return tuple(self.test[0][0].shape)
         return tuple(self.test.tensors[0].shape[1:])
 
 
@@ -89,3 +95,162 @@ def load_mnist(source="auto", data_dir="data", download=False, transform=None):
         norm = TransformLayer(MNIST_MEAN, MNIST_STD)
     name = "MNIST_flipped" if flipped else "MNIST"
     return ImageData(name, where, TensorDataset(xtr, ytr), TensorDataset(xte, yte), norm)
+
+
+def images_at(dataset, indices):
+    """The images [len(indices), C, H, W] at ``indices`` of a TensorDataset, or of any dataset
+    of (image, label) pairs, read one by one (so ImageNet never has to fit in memory)."""
+    if isinstance(dataset, TensorDataset):
+        return dataset.tensors[0][torch.as_tensor(np.asarray(indices), dtype=torch.long)]
+    return torch.stack([dataset[int(i)][0] for i in indices])
+
+
+# ----------------------------------------------------------------------------- CIFAR-10
+
+CIFAR10_MEAN, CIFAR10_STD = (0.4914, 0.4822, 0.4465), (0.247, 0.243, 0.261)
+LOW_PASS_BANDWIDTH = 16
+
+
+def _cifar10_reader():
+    from torchvision.datasets import CIFAR10
+
+    class CIFAR10Files(CIFAR10):
+        """torchvision's CIFAR-10 reader, checking that the batch files exist instead of their
+        md5 sums, so that any CIFAR-10 in the python-pickle layout loads (e.g. the tests' tiny
+        one); a download is still checked against the archive's md5."""
+        train_list = [[name, None] for name, _ in CIFAR10.train_list]
+        test_list = [[name, None] for name, _ in CIFAR10.test_list]
+        meta = {**CIFAR10.meta, "md5": None}
+
+    return CIFAR10Files
+
+
+def _full_cifar10(data_dir, download):
+    """[(images [N, 3, 32, 32] in [0, 1], labels [N])] for train and test, or None if absent."""
+    reader = _cifar10_reader()
+    try:
+        sets = [reader(str(data_dir), train=t, download=download) for t in (True, False)]
+    except RuntimeError:  # torchvision's "Dataset not found or corrupted"
+        return None
+    except OSError as e:
+        if not download:
+            raise
+        raise UserError(f"CIFAR-10 could not be downloaded to {data_dir} ({e}); check the "
+                        f"network or put cifar-10-batches-py there yourself") from None
+    except (pickle.UnpicklingError, EOFError, KeyError, ValueError) as e:
+        raise UserError(f"the CIFAR-10 files under {data_dir} are damaged ({type(e).__name__}); "
+                        f"delete {Path(data_dir) / 'cifar-10-batches-py'} and pass --download") \
+            from None
+    return [(torch.as_tensor(s.data).permute(0, 3, 1, 2).float().div_(255.0),
+             torch.as_tensor(s.targets, dtype=torch.long)) for s in sets]
+
+
+def _in_chunks(fn, x, chunk=5000):
+    """``fn`` applied to ``x`` [N, ...] in place, ``chunk`` images at a time (bounded memory)."""
+    for start in range(0, len(x), chunk):
+        x[start:start + chunk] = fn(x[start:start + chunk])
+    return x
+
+
+def load_cifar10(source="auto", data_dir="data", download=False, transform=None):
+    """CIFAR-10 as an :class:`ImageData` (50,000 train / 10,000 test images [3, 32, 32]).
+
+    source: 'auto' or 'full', both torchvision's CIFAR-10 under ``data_dir`` (the folder that
+    holds ``cifar-10-batches-py``), downloaded there only if ``download``; there is no bundled
+    sample. transform (done once, here): None; 'flipped' (every image x -> flip(x), normalised
+    with the flipped mean image); 'low_pass' (only the top-left 16x16 DCT block of every
+    channel kept, normalised with the per-channel mean and std of the processed train set)."""
+    if transform not in (None, "flipped", "low_pass"):
+        raise UserError(f"CIFAR-10 has no {transform!r} variant; use flipped, low_pass or none")
+    if source not in ("auto", "full"):
+        raise UserError("there is no bundled CIFAR-10 sample; use --data full (or auto) with "
+                        "--data-dir pointing at CIFAR-10, or add --download")
+    splits = _full_cifar10(data_dir, download)
+    if splits is None:
+        raise UserError(f"CIFAR-10 was not found under {data_dir} (expected "
+                        f"{Path(data_dir) / 'cifar-10-batches-py'}); pass --download to fetch "
+                        f"it there, or --data-dir with the folder that holds it")
+    (xtr, ytr), (xte, yte) = splits
+    where = f"CIFAR-10 from {data_dir}"
+    if transform == "flipped":
+        xtr, xte = _in_chunks(flip, xtr), _in_chunks(flip, xte)
+        norm = TransformFlippedLayer(CIFAR10_MEAN, CIFAR10_STD, tuple(xtr.shape[1:]))
+    elif transform == "low_pass":
+        def keep_low(x):
+            return low_pass(x, LOW_PASS_BANDWIDTH)
+        xtr, xte = _in_chunks(keep_low, xtr), _in_chunks(keep_low, xte)
+        mean = xtr.double().mean(dim=(0, 2, 3))
+        std = xtr.double().std(dim=(0, 2, 3))
+        norm = TransformLayer(mean.tolist(), std.tolist())
+        where += f" (low-pass: {LOW_PASS_BANDWIDTH}x{LOW_PASS_BANDWIDTH} DCT block)"
+    else:
+        norm = TransformLayer(CIFAR10_MEAN, CIFAR10_STD)
+    name = "CIFAR10" + (f"_{transform}" if transform else "")
+    return ImageData(name, where, TensorDataset(xtr, ytr), TensorDataset(xte, yte), norm)
+
+
+# ----------------------------------------------------------------------------- ImageNet
+
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+IMAGENET_SHAPE = (3, 224, 224)
+
+
+def imagenet_transforms(train=False, flipped=False):
+    """PIL image -> float32 [3, 224, 224] in [0, 1] (then DCT-flipped if ``flipped``).
+    Test: resize the short side to 256, centre-crop 224; train: random resized crop 224 and
+    horizontal flips, as in the original."""
+    from torchvision import transforms
+    steps = ([transforms.RandomResizedCrop(224), transforms.RandomHorizontalFlip()] if train
+             else [transforms.Resize(256), transforms.CenterCrop(224)])
+    steps.append(transforms.ToTensor())
+    if flipped:
+        steps.append(transforms.Lambda(flip))
+    return transforms.Compose(steps)
+
+
+def _image_folder(root, transform, split, elsewhere):
+    from torchvision.datasets import ImageFolder
+    try:
+        return ImageFolder(str(root), transform=transform)
+    except FileNotFoundError:
+        raise UserError(f"no ImageNet {split} images were found in {root}; put the ILSVRC2012 "
+                        f"{split} set there as an ImageFolder tree (one sub-folder of images per "
+                        f"class, named by WordNet id) or {elsewhere} (ImageNet cannot be "
+                        f"downloaded automatically)") from None
+
+
+def load_imagenet(source="auto", data_dir="data/ImageNet", download=False, transform=None,
+                  val_dir=None, train_dir=None, with_train=False):
+    """ImageNet (ILSVRC2012) as an :class:`ImageData` whose splits stay on disk: ImageFolder
+    datasets giving float32 [3, 224, 224] images in [0, 1] (DCT-flipped on the fly when
+    ``transform='flipped'``) and the index of their class folder in sorted order (torchvision's
+    class indices when the folders are the 1000 WordNet ids).
+
+    val_dir / train_dir: the two roots (default ``data_dir``/val and ``data_dir``/train).
+    with_train: also index the training split (listing its 1.28 M files takes a while); without
+    it ``train`` is None: the margin experiments read validation images only. ImageNet cannot be
+    downloaded: ``download`` is accepted for a uniform interface and ignored."""
+    if transform not in (None, "flipped"):
+        raise UserError(f"ImageNet has no {transform!r} variant; use flipped or none")
+    if source not in ("auto", "full"):
+        raise UserError("there is no bundled ImageNet sample; use --data full (or auto) with "
+                        "--data-dir or --val-dir pointing at ImageNet")
+    flipped = transform == "flipped"
+    val_root = Path(val_dir) if val_dir else Path(data_dir) / "val"
+    test = _image_folder(val_root, imagenet_transforms(False, flipped), "validation",
+                         "pass --val-dir")
+    train = None
+    if with_train:
+        train_root = Path(train_dir) if train_dir else Path(data_dir) / "train"
+        train = _image_folder(train_root, imagenet_transforms(True, flipped), "training",
+                              "give its location as train_dir")
+    where = (f"ImageNet validation images from {val_root} ({len(test)} images, "
+             f"{len(test.classes)} classes)")
+    if len(test.classes) != 1000:
+        print(f"warning: {val_root} has {len(test.classes)} class folders, not ImageNet's 1000; "
+              f"labels and accuracy are only meaningful with the 1000 WordNet-id folders")
+    if flipped:
+        norm = TransformFlippedLayer(IMAGENET_MEAN, IMAGENET_STD, IMAGENET_SHAPE)
+    else:
+        norm = TransformLayer(IMAGENET_MEAN, IMAGENET_STD)
+    return ImageData("ImageNet" + ("_flipped" if flipped else ""), where, train, test, norm)

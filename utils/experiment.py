@@ -11,17 +11,22 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from torch.utils.data import Subset, TensorDataset
+
 from models import build_model, normalized
 
-from .checkpoints import load_weights, save_weights
-from .data import ROOT, load_mnist
+from .checkpoints import load_weights, save_weights, torchvision_weights
+from .data import ROOT, images_at, load_cifar10, load_imagenet, load_mnist
 from .errors import UserError
 from .io import sha256
 from .margins import margin_distribution
 from .subspaces import diagonal_blocks
 from .training import TrainConfig, evaluate, pick_device, train
 
-LOADERS = {"MNIST": load_mnist}
+LOADERS = {"MNIST": load_mnist, "CIFAR10": load_cifar10, "ImageNet": load_imagenet}
+# public weights used when a model has no checkpoint in Models/Pretrained (read from torch.hub's
+# cache; downloaded only with --download)
+PUBLIC_WEIGHTS = {("ImageNet", "ResNet50"): "ResNet50_Weights.IMAGENET1K_V1"}
 
 
 def default_checkpoint(data_name, model_name):
@@ -62,11 +67,32 @@ def get_model(dataset, data, args, out_dir, device, name, attack=None):
     else:
         checkpoint = Path(args.checkpoint) if args.checkpoint else \
             default_checkpoint(name, args.model)
+        public = PUBLIC_WEIGHTS.get((name, args.model))
+        if not args.checkpoint and not checkpoint.is_file() and public:
+            checkpoint = torchvision_weights(public, args.download)
         if not args.checkpoint and not checkpoint.is_file():
+            how = "pass --train to train one or" if getattr(args, "trainable", True) else "pass"
             raise UserError(f"there is no shipped checkpoint for {args.model} on {name} "
-                            f"({checkpoint}); pass --train to train one or --checkpoint PATH")
+                            f"({checkpoint}); {how} --checkpoint PATH")
         load_weights(net, checkpoint, args.model)
     return model.to(device).eval(), checkpoint
+
+
+def measure_accuracy(model, test, args, device):
+    """(accuracy, number of images) on the whole test set, or on ``args.eval_samples`` seeded
+    test images when that is given and smaller (ImageNet: its 50,000 validation images take
+    hours on a CPU); (None, 0) when it is 0. Datasets read from disk go in DeepFool-sized
+    batches (``args.batch_size``) to bound memory."""
+    n = getattr(args, "eval_samples", None)
+    if n == 0:
+        return None, 0
+    if n is not None and 0 < n < len(test):
+        pick = np.random.default_rng([args.seed, 1]).choice(len(test), n, replace=False)
+        subset = Subset(test, [int(i) for i in pick])
+    else:
+        subset = test
+    batch_size = 500 if isinstance(test, TensorDataset) else args.batch_size
+    return evaluate(model, subset, device, batch_size=batch_size), len(subset)
 
 
 def run_margin_experiment(args, dataset, transform=None, robust=False, attack=None):
@@ -76,7 +102,8 @@ def run_margin_experiment(args, dataset, transform=None, robust=False, attack=No
     robust: the model is adversarially trained (names end in '_robust'); attack: with
     --train, ``attack(model, x, y) -> x_adv`` used for adversarial training."""
     device = pick_device(args.device)
-    data = LOADERS[dataset](args.data, args.data_dir, args.download, transform=transform)
+    roots = {"val_dir": args.val_dir} if getattr(args, "val_dir", None) else {}  # ImageNet
+    data = LOADERS[dataset](args.data, args.data_dir, args.download, transform=transform, **roots)
     name = data.name + ("_robust" if robust else "")
     print(f"data: {data.source}")
     try:
@@ -90,15 +117,20 @@ def run_margin_experiment(args, dataset, transform=None, robust=False, attack=No
 
     out_dir = Path(args.results_dir) / f"margin_{name}" / args.model
     model, checkpoint = get_model(dataset, data, args, out_dir, device, name, attack)
-    accuracy = evaluate(model, data.test, device)
-    print(f"{args.model} test accuracy on {data.name}: {100 * accuracy:.2f}%")
+    accuracy, n_eval = measure_accuracy(model, data.test, args, device)
+    if accuracy is None:
+        print("test accuracy not measured (--eval-samples 0)")
+    else:
+        print(f"{args.model} test accuracy on {data.name}: {100 * accuracy:.2f}% "
+              f"({n_eval} test images)")
 
     indices = np.random.default_rng(args.seed).choice(n_test, args.samples, replace=False)
-    images = data.test.tensors[0][torch.as_tensor(indices)]
+    images = images_at(data.test, indices)
     run_info = {
         "experiment": f"margin_{name}", "model": args.model,
         "checkpoint": str(checkpoint), "checkpoint_sha256": sha256(checkpoint),
         "trained_here": bool(args.train), "data": data.source, "test_accuracy": accuracy,
+        "test_accuracy_images": n_eval,
         "subspace_spec": {"block_size": args.block_size, "block_step": args.block_step,
                           "shape": list(data.shape), "count": len(subspaces)},
         "seed": args.seed, "sample_indices": [int(i) for i in indices],
@@ -108,7 +140,8 @@ def run_margin_experiment(args, dataset, transform=None, robust=False, attack=No
         run_info["training"] = asdict(TrainConfig(epochs=args.epochs, seed=args.seed))
     margins = margin_distribution(model, images, subspaces, out_dir, run_info,
                                   batch_size=args.batch_size, device=device,
-                                  title=f"{args.model} on {name}")
+                                  title=f"{args.model} on {name}",
+                                  deepfool_args={"max_iter": getattr(args, "max_iter", 100)})
     medians = np.median(margins, axis=1)
     print("median margin per subspace (low -> high frequency):")
     print("  " + " ".join(f"{m:.2f}" for m in medians))
