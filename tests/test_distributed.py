@@ -2,6 +2,7 @@
 single-process runs, resume across numbers of processes, and ImageNet training end to end."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +20,7 @@ from tests.test_scripts import SMALL, run_script
 from utils import distributed
 from utils.checkpoints import load_weights
 from utils.dct import flip
-from utils.imagenet_training import image_folders
+from utils.imagenet_training import image_folders, recipe
 from utils.training import EpochShuffle, train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -119,7 +120,8 @@ def test_two_processes_train_like_one(tmp_path, single_process_toy):
     assert max((two[k] - initial[k]).abs().max() for k in two) > 0.05
 
 
-def test_run_killed_under_two_processes_resumes_under_one(tmp_path, single_process_toy):
+def test_run_killed_under_two_processes_resumes_under_one(tmp_path, capsys,
+                                                          single_process_toy):
     state = tmp_path / "state.pt"
     res = torchrun("tests.distributed_worker", "--out", tmp_path / "never.pt", "--state", state,
                    "--stop-at-batch", 10)  # 8 batches per epoch: the 2nd batch of epoch 2
@@ -127,6 +129,7 @@ def test_run_killed_under_two_processes_resumes_under_one(tmp_path, single_proce
     saved = torch.load(state, weights_only=True)
     assert saved["epoch"] == 1 and not any(k.startswith("module.") for k in saved["model"])
     resumed = train_toy(state_path=state, resume=True)
+    assert "resuming training from epoch 1 of 3" in capsys.readouterr().out
     assert_same_parameters(resumed.state_dict(), single_process_toy)
 
 
@@ -153,7 +156,7 @@ def single_process_margins(tmp_path_factory, request):
 
 
 def assert_same_margins(a, b):
-    np.testing.assert_allclose(np.load(a / "margins.npy"), np.load(b / "margins.npy"), rtol=1e-4)
+    np.testing.assert_allclose(np.load(a / "margins.npy"), np.load(b / "margins.npy"), rtol=1e-5)
     np.testing.assert_array_equal(np.load(a / "iterations.npy"), np.load(b / "iterations.npy"))
     info_a, info_b = (json.loads((d / "run.json").read_text()) for d in (a, b))
     assert info_a["sample_indices"] == info_b["sample_indices"]
@@ -222,6 +225,7 @@ def test_train_imagenet_under_two_processes_end_to_end(tmp_path):
     assert info["experiment"] == "train_ImageNet_flipped" and info["train_images"] == 8
     assert info["training"]["max_lr"] == pytest.approx(0.1 * 4 / 256)
     load_weights(imagenet_resnet50(num_classes=2), out / "model.t7", "ResNet50")
+    shutil.rmtree(out)  # 280 MB of weights and resume state
 
 
 def test_train_imagenet_without_data_says_what_to_pass(tmp_path, monkeypatch, capsys):
@@ -229,3 +233,13 @@ def test_train_imagenet_without_data_says_what_to_pass(tmp_path, monkeypatch, ca
                                          "--val-dir", str(tmp_path)], monkeypatch)
     assert code == 2
     assert "pass --train-dir with an ImageFolder tree" in capsys.readouterr().err
+
+
+def test_imagenet_learning_rate_schedules():
+    step = recipe(epochs=90, batch_size=512)
+    assert step.max_lr == pytest.approx(0.2) and step.grad_clip is None
+    assert [step.lr_at(t) for t in (0, 29.9, 30, 59.9, 60, 89.9)] == pytest.approx(
+        [0.2, 0.2, 0.02, 0.02, 0.002, 0.002])
+    cosine = recipe(epochs=16, lr=0.5, schedule="cosine")
+    assert [cosine.lr_at(t) for t in (0, 4, 8, 16)] == pytest.approx(
+        [0.5, 0.25 * (1 + 2 ** -0.5), 0.25, 0], abs=1e-12)
