@@ -1,7 +1,9 @@
 """Command-line plumbing shared by the scripts: the common arguments and the error guard."""
 import argparse
+import os
 import sys
 
+from . import distributed
 from .errors import UserError
 
 
@@ -74,7 +76,11 @@ def imagenet_parser(description, block_size=16, block_step=16):
 
 
 def run(main):
-    """Run ``main()``; a UserError becomes one line on stderr and exit status 2."""
+    """Run ``main()``; a UserError becomes one line on stderr and exit status 2.
+
+    Under torchrun it first joins the process group, and only rank 0 prints to stdout."""
+    if distributed.init() and not distributed.is_main():
+        sys.stdout = open(os.devnull, "w")
     try:
         main()
     except UserError as e:
@@ -83,3 +89,5 @@ def run(main):
     except KeyboardInterrupt:
         print("interrupted; rerun the same command to resume", file=sys.stderr)
         sys.exit(130)
+    finally:
+        distributed.finish()

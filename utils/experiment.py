@@ -15,6 +15,7 @@ from torch.utils.data import Subset, TensorDataset
 
 from models import build_model, normalized
 
+from . import distributed
 from .checkpoints import load_weights, save_weights, torchvision_weights
 from .data import ROOT, images_at, load_cifar10, load_imagenet, load_mnist
 from .errors import UserError
@@ -63,7 +64,10 @@ def get_model(dataset, data, args, out_dir, device, name, attack=None):
               + (" with adversarial examples" if attack is not None else ""))
         train(model, data.train, config, device, state_path=out_dir / "train_state.pt",
               resume=args.resume, attack=attack)
-        checkpoint = save_weights(net, out_dir / "model.t7")
+        checkpoint = out_dir / "model.t7"
+        if distributed.is_main():
+            save_weights(net, checkpoint)
+        distributed.barrier()  # every process hashes the checkpoint for run.json
     else:
         checkpoint = Path(args.checkpoint) if args.checkpoint else \
             default_checkpoint(name, args.model)

@@ -4,6 +4,11 @@ Outputs in ``out_dir``: ``margins.npy`` [n_subspaces, N] (L2 norm of the minimal
 found, in the model's input space), ``iterations.npy`` [n_subspaces, N] (DeepFool steps;
 ``max_iter`` means the boundary was not reached), ``margins.png`` and ``run.json``.
 Each finished subspace is kept in ``out_dir/partial/`` so that an interrupted run resumes there.
+
+Under torchrun every process measures a contiguous shard of the N samples; the shards of each
+subspace are gathered on rank 0, which alone reads and writes ``out_dir``. A partial file
+holds a whole subspace, so an interrupted run resumes at the next unfinished subspace under
+any number of processes.
 """
 import json
 import shutil
@@ -14,6 +19,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from . import distributed
 from .deepfool import deepfool
 from .io import save_json, save_npy
 from .plots import save_margin_plot
@@ -28,6 +34,8 @@ def _subspace_margins(model, images, subspace, batch_size, device, df_args):
         res = deepfool(model, batch, subspace, **df_args)
         margins.append(res.margin.cpu())
         iterations.append(res.iterations.cpu())
+    if not margins:  # an empty shard (fewer samples than processes)
+        return np.zeros(0, np.float32), np.zeros(0, np.int64)
     return torch.cat(margins).numpy(), torch.cat(iterations).numpy()
 
 
@@ -38,28 +46,47 @@ def margin_distribution(model, images, subspaces, out_dir, run_info, batch_size=
     run_info: a JSON-able dict describing the run (model, checkpoint, data, samples...): it is
     written to run.json, and a partial run resumes only if its run_info is the same.
     Returns margins [n_subspaces, N] (float32)."""
+    distributed.init()
     out_dir = Path(out_dir)
     partial = out_dir / "partial"
     df_args = {**DEEPFOOL_DEFAULTS, **(deepfool_args or {})}
     info = {**run_info, "deepfool": df_args, "subspaces": [str(s) for s in subspaces]}
     fingerprint = json.loads(json.dumps(info))
-    if (partial / "run.json").is_file():
-        if json.loads((partial / "run.json").read_text()) != fingerprint:
-            print(f"discarding the partial results in {partial}: they belong to another run")
-            shutil.rmtree(partial)
-    save_json(partial / "run.json", fingerprint)
+    done = set()
+    if distributed.is_main():
+        if (partial / "run.json").is_file():
+            if json.loads((partial / "run.json").read_text()) != fingerprint:
+                print(f"discarding the partial results in {partial}: they belong to another run")
+                shutil.rmtree(partial)
+        save_json(partial / "run.json", fingerprint)
+        done = {i for i in range(len(subspaces)) if _partial_file(partial, i).is_file()}
+    done = distributed.broadcast(done)
 
     model.eval().to(device)
+    mine = distributed.shard(images)
     started = time.time()
-    bar = tqdm(list(enumerate(subspaces)), desc="subspaces")
+    bar = tqdm(list(enumerate(subspaces)), desc="subspaces", disable=not distributed.is_main())
     for i, subspace in bar:
-        done = partial / f"subspace_{i:03d}.npy"
-        if done.is_file():
+        if i in done:
             continue
         bar.set_postfix(subspace=str(subspace))
-        m, it = _subspace_margins(model, images, subspace, batch_size, device, df_args)
-        save_npy(done, np.stack([m, it.astype(np.float32)]))  # [2, N]: margins, iterations
-    rows = [np.load(partial / f"subspace_{i:03d}.npy") for i in range(len(subspaces))]
+        m, it = _subspace_margins(model, mine, subspace, batch_size, device, df_args)
+        rows = distributed.gather_concat(np.stack([m, it.astype(np.float32)]), axis=1)
+        if distributed.is_main():
+            save_npy(_partial_file(partial, i), rows)  # [2, N]: margins, iterations
+    margins = None
+    if distributed.is_main():
+        margins = _finish(out_dir, partial, info, len(subspaces), df_args, title, started)
+    return distributed.broadcast(margins)
+
+
+def _partial_file(partial, i):
+    return partial / f"subspace_{i:03d}.npy"
+
+
+def _finish(out_dir, partial, info, n_subspaces, df_args, title, started):
+    """Assemble the partial files into the outputs of :func:`margin_distribution`."""
+    rows = [np.load(_partial_file(partial, i)) for i in range(n_subspaces)]
     margins = np.stack([r[0] for r in rows]).astype(np.float32)
     iterations = np.stack([r[1] for r in rows]).astype(np.int64)
 

@@ -3,6 +3,16 @@
 SGD with momentum and weight decay, a learning rate updated every batch (triangular: 0 -> max
 at 2/5 of the epochs -> 0, or linear: max -> 0), cross-entropy, gradient-norm clipping.
 A resume state (model, optimiser, epoch) is written atomically after every epoch.
+
+Under torchrun (several processes, see utils/distributed.py) the same ``train`` runs data
+parallel with DistributedDataParallel. ``config.batch_size`` stays the GLOBAL batch, split into
+``batch_size / world_size`` samples per process; every epoch's order is the one a single
+process draws (:class:`EpochShuffle`, a DistributedSampler), dealt out so that the W local
+batches of step i together make the single-process batch i. The learning-rate schedule,
+gradient clipping (of the averaged gradient) and hence the parameters are those of a
+single-process run, up to rounding. Rank 0 alone writes the resume state and shows the
+progress bar (its own share's loss and accuracy); the state holds the bare model (no
+``module.`` prefix), so a run resumes under any number of processes.
 """
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -10,9 +20,12 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Subset
+from torch.utils.data.distributed import DistributedSampler
 from tqdm import tqdm
 
+from . import distributed
 from .errors import UserError
 from .io import save_torch
 
@@ -24,8 +37,8 @@ class TrainConfig:
     max_lr: float = 0.21
     momentum: float = 0.9
     weight_decay: float = 5e-4
-    grad_clip: float = 0.5
-    schedule: str = "triangular"  # or "linear"
+    grad_clip: float = 0.5  # None: no clipping
+    schedule: str = "triangular"  # or "linear", "step", "cosine"
     seed: int = 0
 
     def lr_at(self, t):
@@ -34,74 +47,142 @@ class TrainConfig:
             return float(np.interp(t, [0, self.epochs * 2 / 5, self.epochs], [0, self.max_lr, 0]))
         if self.schedule == "linear":
             return float(np.interp(t, [0, self.epochs], [self.max_lr, 0]))
+        if self.schedule == "step":  # x0.1 after 1/3 and after 2/3 of the epochs (ImageNet)
+            return self.max_lr * 0.1 ** int(3 * t // self.epochs)
+        if self.schedule == "cosine":
+            return float(self.max_lr * 0.5 * (1 + np.cos(np.pi * t / self.epochs)))
         raise ValueError(f"unknown schedule {self.schedule!r}")
 
 
 def pick_device(name="auto"):
-    """'auto' -> CUDA when available, else CPU; otherwise the named device."""
+    """'auto' -> CUDA when available, else CPU; otherwise the named device. Under torchrun,
+    'auto' and 'cuda' mean this process's GPU, cuda:LOCAL_RANK."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return distributed.local_device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise UserError(f"device {name} was asked for but CUDA is not available; use --device cpu")
-    return torch.device(name)
+    return distributed.local_device(name)
 
 
 @torch.no_grad()
-def evaluate(model, dataset, device, batch_size=500):
-    """Top-1 accuracy (a fraction in [0, 1]) of ``model`` on a TensorDataset-like dataset."""
+def evaluate(model, dataset, device, batch_size=500, workers=0):
+    """Top-1 accuracy (a fraction in [0, 1]) of ``model`` on a TensorDataset-like dataset.
+    Under torchrun every process counts a shard of the dataset."""
+    if distributed.init():
+        dataset = Subset(dataset, distributed.shard(range(len(dataset))))
     model.eval().to(device)
     correct = 0
-    for x, y in DataLoader(dataset, batch_size=batch_size):
+    for x, y in DataLoader(dataset, batch_size=batch_size, num_workers=workers):
         correct += (model(x.to(device)).argmax(1) == y.to(device)).sum().item()
-    return correct / len(dataset)
+    return distributed.all_sum(correct) / distributed.all_sum(len(dataset))
 
 
-def train(model, dataset, config, device, state_path=None, resume=False, attack=None):
+class EpochShuffle(DistributedSampler):
+    """Each epoch's shuffled order, dealt out across ``num_replicas`` processes.
+
+    The permutation of epoch e is drawn from a generator seeded with ``seed + e`` by the same
+    two draws as ``DataLoader(shuffle=True, generator=g)`` (the base seed of its workers, then
+    ``randperm``), so a single process keeps the order of earlier versions of this code, and
+    every process count sees the same global order. Like DistributedSampler, rank r takes the
+    positions r, r + W, r + 2W... of the order, wrapped around to a multiple of W."""
+
+    def __iter__(self):
+        n = len(self.dataset)
+        g = torch.Generator().manual_seed(self.seed + self.epoch)
+        torch.empty((), dtype=torch.int64).random_(generator=g)
+        order = torch.randperm(n, generator=g).tolist()
+        if self.total_size > n:
+            order = (order * -(-self.total_size // n))[:self.total_size]
+        return iter(order[self.rank:self.total_size:self.num_replicas])
+
+
+def _load_state(state_path, config):
+    """The resume state at ``state_path`` (read by rank 0, sent to all), or None."""
+    state = None
+    if distributed.is_main() and Path(state_path).is_file():
+        state = torch.load(state_path, map_location="cpu", weights_only=True)
+    state = distributed.broadcast(state)
+    if state is not None and state.get("config") != asdict(config):
+        raise UserError(f"the resume state {state_path} was made with another training "
+                        f"configuration; delete it or train without --resume")
+    return state
+
+
+def train(model, dataset, config, device, state_path=None, resume=False, attack=None,
+          workers=0, mixed_precision=False):
     """Train ``model`` (images in [0, 1] -> logits) on ``dataset`` in place and return it.
 
     state_path: where the resume state is written after every epoch (None: nowhere).
     resume: continue from ``state_path`` if it exists.
     attack: optional ``attack(model, x, y) -> x_adv`` applied to every batch (adversarial
-    training); the model is in eval mode while it runs."""
+    training); the model is in eval mode while it runs. Under torchrun it gets this process's
+    share of the batch and the bare model (not the DDP wrapper).
+    workers: DataLoader worker processes. mixed_precision: float16 autocast and a gradient
+    scaler, on CUDA only."""
+    device = torch.device(device)
+    distributed.init()
+    world = distributed.world_size()
+    if config.batch_size % world:
+        raise UserError(f"the batch of {config.batch_size} cannot be split evenly across "
+                        f"{world} processes; choose a batch size that is a multiple of {world}")
     model.to(device)
     opt = torch.optim.SGD(model.parameters(), lr=0.0, momentum=config.momentum,
                           weight_decay=config.weight_decay)
+    amp = mixed_precision and device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=amp)
     start = 0
-    if resume and state_path is not None and Path(state_path).is_file():
-        state = torch.load(state_path, map_location=device, weights_only=True)
-        if state.get("config") != asdict(config):
-            raise UserError(f"the resume state {state_path} was made with another training "
-                            f"configuration; delete it or train without --resume")
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        start = state["epoch"]
-        print(f"resuming training from epoch {start} of {config.epochs} ({state_path})")
-    steps_per_epoch = -(-len(dataset) // config.batch_size)
+    if resume and state_path is not None:
+        state = _load_state(state_path, config)
+        if state is not None:
+            model.load_state_dict(state["model"])
+            opt.load_state_dict(state["optimizer"])
+            if amp and "scaler" in state:
+                scaler.load_state_dict(state["scaler"])
+            start = state["epoch"]
+            if distributed.is_main():
+                print(f"resuming training from epoch {start} of {config.epochs} ({state_path})")
+    net = model
+    if world > 1:
+        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda"
+                                      else None)
+    # the order of each epoch depends only on (seed, epoch), so a resumed run is identical
+    sampler = EpochShuffle(dataset, num_replicas=world, rank=distributed.rank(),
+                           seed=config.seed * 100003)
+    loader = DataLoader(dataset, batch_size=config.batch_size // world, sampler=sampler,
+                        num_workers=workers, pin_memory=device.type == "cuda",
+                        persistent_workers=workers > 0)
+    steps_per_epoch = len(loader)
     for epoch in range(start, config.epochs):
-        # the order of each epoch depends only on (seed, epoch), so a resumed run is identical
-        order = torch.Generator().manual_seed(config.seed * 100003 + epoch)
-        loader = DataLoader(dataset, batch_size=config.batch_size, shuffle=True, generator=order)
-        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False)
+        sampler.set_epoch(epoch)
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False,
+                   disable=not distributed.is_main())
         correct = seen = 0
         for i, (x, y) in enumerate(bar):
-            x, y = x.to(device), y.to(device)
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             if attack is not None:
                 model.eval()
                 x = attack(model, x, y).detach()
-            model.train()
+            net.train()
             for group in opt.param_groups:
                 group["lr"] = config.lr_at(epoch + i / steps_per_epoch)
-            logits = model(x)
-            loss = F.cross_entropy(logits, y)
+            with torch.autocast(device.type, enabled=amp):
+                logits = net(x)
+                loss = F.cross_entropy(logits, y)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-            opt.step()
+            scaler.scale(loss).backward()
+            if config.grad_clip is not None:
+                scaler.unscale_(opt)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            scaler.step(opt)
+            scaler.update()
             correct += (logits.argmax(1) == y).sum().item()
             seen += len(y)
             bar.set_postfix(loss=f"{loss.item():.3f}", acc=f"{correct / seen:.3f}")
-        if state_path is not None:
-            save_torch(state_path, {"model": model.state_dict(), "optimizer": opt.state_dict(),
-                                    "epoch": epoch + 1, "config": asdict(config)})
+        if state_path is not None and distributed.is_main():
+            state = {"model": model.state_dict(), "optimizer": opt.state_dict(),
+                     "epoch": epoch + 1, "config": asdict(config)}
+            if amp:
+                state["scaler"] = scaler.state_dict()
+            save_torch(state_path, state)
     model.eval()
     return model
