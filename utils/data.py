@@ -195,13 +195,14 @@ IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 IMAGENET_SHAPE = (3, 224, 224)
 
 
-def imagenet_transforms(train=False, flipped=False):
-    """PIL image -> float32 [3, 224, 224] in [0, 1] (then DCT-flipped if ``flipped``).
-    Test: resize the short side to 256, centre-crop 224; train: random resized crop 224 and
-    horizontal flips, as in the original."""
+def imagenet_transforms(train=False, flipped=False, image_size=224):
+    """PIL image -> float32 [3, image_size, image_size] in [0, 1] (then DCT-flipped if
+    ``flipped``). Test: resize the short side to ``image_size * 256 / 224`` (256), centre-crop;
+    train: random resized crop and horizontal flips, as in the original."""
     from torchvision import transforms
-    steps = ([transforms.RandomResizedCrop(224), transforms.RandomHorizontalFlip()] if train
-             else [transforms.Resize(256), transforms.CenterCrop(224)])
+    steps = ([transforms.RandomResizedCrop(image_size), transforms.RandomHorizontalFlip()]
+             if train else [transforms.Resize(round(image_size * 256 / 224)),
+                            transforms.CenterCrop(image_size)])
     steps.append(transforms.ToTensor())
     if flipped:
         steps.append(transforms.Lambda(flip))

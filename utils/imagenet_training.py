@@ -15,20 +15,17 @@ from dataclasses import asdict
 from pathlib import Path
 
 import torch
-from torchvision import transforms
 from torchvision.datasets import ImageFolder
 
 from models import TransformFlippedLayer, TransformLayer, imagenet_resnet50, normalized
 
 from . import distributed
 from .checkpoints import save_weights
-from .dct import flip
+from .data import IMAGENET_MEAN, IMAGENET_STD, imagenet_transforms
 from .errors import UserError
 from .experiment import git_commit, versions
 from .io import save_json
 from .training import TrainConfig, evaluate, pick_device, train
-
-IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
 def recipe(epochs=90, batch_size=256, lr=None, schedule="step", seed=0):
@@ -42,13 +39,8 @@ def recipe(epochs=90, batch_size=256, lr=None, schedule="step", seed=0):
 def image_folders(train_dir, val_dir, image_size=224, flipped=False):
     """(train, val) ImageFolder datasets of images [3, image_size, image_size] in [0, 1]
     (DCT-flipped when ``flipped``) with the recipe's transforms; labels are class indices."""
-    flipping = [flip] if flipped else []
-    train_tf = transforms.Compose([transforms.RandomResizedCrop(image_size),
-                                   transforms.RandomHorizontalFlip(),
-                                   transforms.ToTensor(), *flipping])
-    val_tf = transforms.Compose([transforms.Resize(round(image_size * 256 / 224)),
-                                 transforms.CenterCrop(image_size),
-                                 transforms.ToTensor(), *flipping])
+    train_tf = imagenet_transforms(True, flipped, image_size)
+    val_tf = imagenet_transforms(False, flipped, image_size)
     sets = []
     for kind, folder, tf in (("train", train_dir, train_tf), ("val", val_dir, val_tf)):
         if not Path(folder).is_dir():
