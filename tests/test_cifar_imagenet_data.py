@@ -5,8 +5,8 @@ import scipy.fft
 import torch
 
 from tests.tiny_datasets import write_cifar10, write_image_folder
-from utils.data import (CIFAR10_MEAN, IMAGENET_MEAN, _in_chunks, images_at, load_cifar10,
-                        load_imagenet)
+from utils.data import (CIFAR10_MEAN, IMAGENET_MEAN, _channel_mean_std, _in_chunks, images_at,
+                        load_cifar10, load_imagenet)
 from utils.dct import flip
 from utils.errors import UserError
 
@@ -124,3 +124,10 @@ def test_missing_imagenet_says_where_to_put_it(tmp_path):
     (tmp_path / "val" / "empty_class").mkdir(parents=True)
     with pytest.raises(UserError, match="ImageFolder"):
         load_imagenet("auto", tmp_path)
+
+
+def test_chunked_channel_statistics_equal_numpy():
+    x = torch.rand(13, 3, 8, 8) * 1.4 - 0.2
+    mean, std = _channel_mean_std(x, chunk=5)
+    np.testing.assert_allclose(mean, x.double().numpy().mean(axis=(0, 2, 3)), rtol=1e-10)
+    np.testing.assert_allclose(std, x.double().numpy().std(axis=(0, 2, 3), ddof=1), rtol=1e-8)

@@ -152,6 +152,21 @@ def _in_chunks(fn, x, chunk=5000):
     return x
 
 
+def _channel_mean_std(x, chunk=5000):
+    """Per-channel mean and (unbiased) std of ``x`` [N, C, H, W] as lists of C floats,
+    accumulated in float64 ``chunk`` images at a time (no float64 copy of all of ``x``)."""
+    total = torch.zeros(x.shape[1], dtype=torch.float64)
+    squares = torch.zeros_like(total)
+    for start in range(0, len(x), chunk):
+        part = x[start:start + chunk].double()
+        total += part.sum(dim=(0, 2, 3))
+        squares += part.square().sum(dim=(0, 2, 3))
+    n = x.numel() // x.shape[1]
+    mean = total / n
+    std = ((squares - n * mean.square()) / (n - 1)).sqrt()
+    return mean.tolist(), std.tolist()
+
+
 def load_cifar10(source="auto", data_dir="data", download=False, transform=None):
     """CIFAR-10 as an :class:`ImageData` (50,000 train / 10,000 test images [3, 32, 32]).
 
@@ -179,9 +194,7 @@ def load_cifar10(source="auto", data_dir="data", download=False, transform=None)
         def keep_low(x):
             return low_pass(x, LOW_PASS_BANDWIDTH)
         xtr, xte = _in_chunks(keep_low, xtr), _in_chunks(keep_low, xte)
-        mean = xtr.double().mean(dim=(0, 2, 3))
-        std = xtr.double().std(dim=(0, 2, 3))
-        norm = TransformLayer(mean.tolist(), std.tolist())
+        norm = TransformLayer(*_channel_mean_std(xtr))
         where += f" (low-pass: {LOW_PASS_BANDWIDTH}x{LOW_PASS_BANDWIDTH} DCT block)"
     else:
         norm = TransformLayer(CIFAR10_MEAN, CIFAR10_STD)
