@@ -1,7 +1,8 @@
 """Loading and saving network weights: plain state_dicts, loaded with ``weights_only=True``.
 
 Accepts the authors' files (a bare state_dict, or one inside a dict under ``net``, ``model``
-or ``state_dict``) and state_dicts saved from DataParallel/DDP (``module.`` prefixes).
+or ``state_dict``), state_dicts saved from DataParallel/DDP (``module.`` prefixes), and the
+checkpoints of the ``robustness`` library (see :func:`from_robustness`).
 """
 from pathlib import Path
 
