@@ -1,6 +1,7 @@
 """Compare two margin runs on the same samples, e.g. a standard and a robust model: per-subspace
 median margins, their ratio, and the share of DeepFool runs that hit the iteration cap.
-Example: python -m scripts.compare_margins Results/margin_MNIST/LeNet Results/margin_MNIST_robust/LeNet"""
+Example:
+  python -m scripts.compare_margins Results/margin_MNIST/LeNet Results/margin_MNIST_robust/LeNet"""
 import argparse
 
 from utils.cli import run

@@ -1,5 +1,5 @@
 """Margin distribution of a network adversarially trained on CIFAR-10 (L2 PGD, eps 1), in DCT
-subspaces from low to high frequency (Hold me tight!, Sec. 4)."""
+subspaces from low to high frequency (Hold me tight!, robust models)."""
 from utils.cli import add_pgd_arguments, margin_parser, pgd_from_args, run
 from utils.experiment import run_margin_experiment
 from utils.projection import IDENTITY

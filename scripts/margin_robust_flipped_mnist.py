@@ -1,6 +1,6 @@
 """Margin distribution of a network adversarially trained on DCT-flipped MNIST (L2 PGD, eps 2,
 in the flipped representation, with the valid-image box [0, 1] kept in pixel space by Dykstra's
-projection), in DCT subspaces from low to high frequency (Hold me tight!, Sec. 4)."""
+projection), in DCT subspaces from low to high frequency (Hold me tight!, robust models)."""
 from utils.cli import add_pgd_arguments, margin_parser, pgd_from_args, run
 from utils.experiment import run_margin_experiment
 from utils.projection import FLIP

@@ -1,7 +1,7 @@
 """Margin distribution of an adversarially trained ResNet50 on ImageNet (L2 PGD, eps 3: the
 widely used robust model of the `robustness` library), in DCT subspaces from low to high
-frequency (Hold me tight!, Sec. 4). --checkpoint takes a torchvision ResNet50 state_dict or a
-`robustness` checkpoint (its `model` entry is unwrapped)."""
+frequency (Hold me tight!, robust models). --checkpoint takes a torchvision ResNet50
+state_dict or a `robustness` checkpoint (its `model` entry is unwrapped)."""
 from utils.cli import add_pgd_arguments, margin_parser, pgd_from_args, run
 from utils.experiment import run_margin_experiment
 from utils.projection import IDENTITY

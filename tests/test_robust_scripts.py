@@ -29,8 +29,9 @@ def test_attack_eval_prints_clean_and_pgd_accuracy():
 
 
 def test_attack_eval_explains_a_checkpoint_of_another_architecture():
-    out = run_script("scripts.attack_eval", "--checkpoint", "Models/Pretrained/MNIST/LeNet/model.t7",
-                     "--model", "ResNet18", "--samples", "10", "--device", "cpu")
+    out = run_script("scripts.attack_eval", "--checkpoint",
+                     "Models/Pretrained/MNIST/LeNet/model.t7", "--model", "ResNet18",
+                     "--samples", "10", "--device", "cpu")
     assert out.returncode == 2
     assert out.stderr.startswith("error: checkpoint") and "does not fit ResNet18" in out.stderr
 
