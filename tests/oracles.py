@@ -49,3 +49,17 @@ def dct_basis_1d(n):
     m *= math.sqrt(2.0 / n)
     m[0] /= math.sqrt(2.0)
     return m
+
+
+def project_ball_rotated_box_qp(z, x, eps, q):
+    """The Euclidean projection of ``z`` onto {v : ||v - x|| <= eps, 0 <= q^T v <= 1}, solved
+    as a QP with scipy's SLSQP directly in the representation (the box is rotated by the
+    orthogonal matrix ``q`` [D, D]); z, x: numpy [D]. Returns the projected point [D]."""
+    from scipy.optimize import minimize
+    cons = [{"type": "ineq", "fun": lambda v: eps ** 2 - np.sum((v - x) ** 2),
+             "jac": lambda v: -2 * (v - x)},
+            {"type": "ineq", "fun": lambda v: q.T @ v, "jac": lambda v: q.T},
+            {"type": "ineq", "fun": lambda v: 1 - q.T @ v, "jac": lambda v: -q.T}]
+    res = minimize(lambda v: 0.5 * np.sum((v - z) ** 2), x, jac=lambda v: v - z,
+                   constraints=cons, method="SLSQP", options={"ftol": 1e-15, "maxiter": 2000})
+    return res.x

@@ -143,3 +143,27 @@ def test_margin_flipped_imagenet_with_a_checkpoint(imagenet_dir, resnet50_state,
     assert call(margin_flipped_imagenet, ["--checkpoint", ckpt, *argv], monkeypatch) == 0
     info = check_results(tmp_path / "margin_ImageNet_flipped" / "ResNet50", 1, 1, 1)
     assert info["checkpoint_sha256"] and "3 classes" in info["data"]
+
+
+def test_margin_robust_flipped_cifar10_trains_adversarially(cifar_dir, tmp_path, monkeypatch):
+    from scripts import margin_robust_flipped_cifar10
+    argv = ["--train", "--epochs", 1, "--pgd-steps", 1, "--data-dir", cifar_dir,
+            "--results-dir", tmp_path, *FEW, *CIFAR_ONE_BLOCK]
+    assert call(margin_robust_flipped_cifar10, argv, monkeypatch) == 0
+    info = check_results(tmp_path / "margin_CIFAR10_flipped_robust" / "ResNet18", 1, 2, 1)
+    assert info["trained_here"]
+
+
+def test_margin_robust_imagenet_loads_a_robustness_library_checkpoint(
+        imagenet_dir, resnet50_state, tmp_path, monkeypatch):
+    from scripts import margin_robust_imagenet
+    model = {f"module.model.{k}": v for k, v in resnet50_state.items()}
+    model.update({f"module.attacker.model.{k}": v for k, v in resnet50_state.items()})
+    model["module.normalizer.new_mean"] = torch.zeros(3, 1, 1)
+    model["module.attacker.normalize.new_std"] = torch.ones(3, 1, 1)
+    ckpt = save_torch(tmp_path / "imagenet_l2_3_0.pt", {"model": model, "epoch": 90})
+    argv = ["--checkpoint", ckpt, "--data-dir", imagenet_dir, "--results-dir", tmp_path,
+            *IMAGENET_FEW]
+    assert call(margin_robust_imagenet, argv, monkeypatch) == 0
+    info = check_results(tmp_path / "margin_ImageNet_robust" / "ResNet50", 1, 1, 1)
+    assert info["checkpoint"] == str(ckpt)

@@ -1,7 +1,8 @@
 """Loading and saving network weights: plain state_dicts, loaded with ``weights_only=True``.
 
 Accepts the authors' files (a bare state_dict, or one inside a dict under ``net``, ``model``
-or ``state_dict``) and state_dicts saved from DataParallel/DDP (``module.`` prefixes).
+or ``state_dict``), state_dicts saved from DataParallel/DDP (``module.`` prefixes), and the
+checkpoints of the ``robustness`` library (see :func:`from_robustness`).
 """
 from pathlib import Path
 
@@ -18,6 +19,21 @@ def _unwrap(obj):
     return obj
 
 
+def from_robustness(state):
+    """The network's state_dict inside a checkpoint of the ``robustness`` library (Madry lab).
+
+    Its ``model`` entry holds the network twice (``module.model.*`` and
+    ``module.attacker.model.*``) plus the normaliser's buffers (``module.normalizer.*``,
+    ``module.attacker.normalize.*``); this keeps ``module.model.*`` without the prefix, e.g.
+    a torchvision ResNet50 state_dict. Any other state_dict is returned unchanged."""
+    def bare(key):
+        return key[len("module."):] if key.startswith("module.") else key
+
+    if not any(bare(k).startswith(("attacker.", "normalizer.")) for k in state):
+        return state
+    return {bare(k)[len("model."):]: v for k, v in state.items() if bare(k).startswith("model.")}
+
+
 def load_state_dict(path):
     """The state_dict stored in ``path``; a UserError if it is missing or unreadable."""
     path = Path(path)
@@ -32,6 +48,7 @@ def load_state_dict(path):
     state = _unwrap(obj)
     if not isinstance(state, dict) or not all(torch.is_tensor(v) for v in state.values()):
         raise UserError(f"checkpoint {path} holds no state_dict of tensors")
+    state = from_robustness(state)
     if state and all(k.startswith("module.") for k in state):
         state = {k[len("module."):]: v for k, v in state.items()}
     return state

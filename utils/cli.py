@@ -4,6 +4,7 @@ import os
 import sys
 
 from . import distributed
+from .adversarial import L2PGD, PROJECTIONS, madry_step_size
 from .errors import UserError
 
 
@@ -14,6 +15,16 @@ def positive_int(text):
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text} must be at least 1")
+    return value
+
+
+def positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text} must be positive")
     return value
 
 
@@ -73,6 +84,27 @@ def imagenet_parser(description, block_size=16, block_step=16):
         "download torchvision's pretrained weights when no checkpoint is given (ImageNet itself "
         "cannot be downloaded)")
     return p
+
+
+def add_pgd_arguments(parser, eps, steps=10):
+    """The L2 PGD settings of adversarial training (used with --train); returns ``parser``."""
+    g = parser.add_argument_group("adversarial training (with --train)")
+    g.add_argument("--eps", type=positive_float, default=eps,
+                   help=f"L2 radius of the PGD perturbations (default {eps})")
+    g.add_argument("--pgd-steps", type=positive_int, default=steps,
+                   help=f"PGD steps per training batch (default {steps})")
+    g.add_argument("--pgd-step-size", type=positive_float, default=None,
+                   help="L2 length of a PGD step (default 2.5 * eps / steps)")
+    g.add_argument("--projection", choices=PROJECTIONS, default="dykstra",
+                   help="dykstra: exact projection onto ball and valid images (default); "
+                        "plain: onto the ball, then clip")
+    return parser
+
+
+def pgd_from_args(args, transform):
+    """The training attack (utils.adversarial.L2PGD) described by add_pgd_arguments' args."""
+    step = args.pgd_step_size or madry_step_size(args.eps, args.pgd_steps)
+    return L2PGD(args.eps, args.pgd_steps, step, transform, True, args.projection)
 
 
 def run(main):

@@ -142,6 +142,8 @@ def run_margin_experiment(args, dataset, transform=None, robust=False, attack=No
     }
     if args.train:
         run_info["training"] = asdict(TrainConfig(epochs=args.epochs, seed=args.seed))
+        if hasattr(attack, "describe"):
+            run_info["training"]["attack"] = attack.describe()
     margins = margin_distribution(model, images, subspaces, out_dir, run_info,
                                   batch_size=args.batch_size, device=device,
                                   title=f"{args.model} on {name}",

@@ -1,0 +1,44 @@
+"""Side-by-side summary of two margin runs on the same samples (e.g. standard vs robust)."""
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .errors import UserError
+
+
+def _load(folder):
+    folder = Path(folder)
+    try:
+        info = json.loads((folder / "run.json").read_text())
+        margins = np.load(folder / "margins.npy")
+        iterations = np.load(folder / "iterations.npy")
+    except (OSError, ValueError):
+        raise UserError(f"{folder} holds no finished margin run (run.json, margins.npy, "
+                        f"iterations.npy); run a margin script first") from None
+    return info, margins, iterations
+
+
+def compare_margins(reference, other):
+    """Per-subspace median margins of two runs (folders written by utils.margins) and their
+    ratio other / reference. Both must have measured the same samples in the same subspaces.
+
+    Returns a dict: medians_reference, medians_other, ratio (lists over subspaces,
+    low -> high frequency), smallest (index of the reference's smallest median),
+    ratio_at_smallest, and share_at_cap_reference / share_at_cap_other (fraction of
+    (subspace, sample) pairs where DeepFool stopped at its iteration cap)."""
+    (info_a, m_a, it_a), (info_b, m_b, it_b) = _load(reference), _load(other)
+    if info_a.get("sample_indices") != info_b.get("sample_indices") or m_a.shape != m_b.shape \
+            or info_a.get("subspaces") != info_b.get("subspaces"):
+        raise UserError(f"{reference} and {other} measured different samples or subspaces; "
+                        f"rerun them with the same --seed, --samples and block options")
+    med_a, med_b = np.median(m_a, axis=1), np.median(m_b, axis=1)
+    smallest = int(np.argmin(med_a))
+    cap_a = info_a["deepfool"]["max_iter"]
+    cap_b = info_b["deepfool"]["max_iter"]
+    return {"medians_reference": med_a.tolist(), "medians_other": med_b.tolist(),
+            "ratio": (med_b / med_a).tolist(), "smallest": smallest,
+            "ratio_at_smallest": float(med_b[smallest] / med_a[smallest]),
+            "share_at_cap_reference": float(np.mean(it_a >= cap_a)),
+            "share_at_cap_other": float(np.mean(it_b >= cap_b)),
+            "subspaces": info_a.get("subspaces")}
