@@ -20,6 +20,7 @@ test: setup
 
 bench: setup
 	$(PY) -m benchmarks.deepfool
+	$(PY) -m benchmarks.nads
 
 clean:
 	rm -rf Results .pytest_cache
