@@ -21,6 +21,7 @@ test: setup
 bench: setup
 	$(PY) -m benchmarks.deepfool
 	$(PY) -m benchmarks.imagenet_memory
+	$(PY) -m benchmarks.nads
 
 clean:
 	rm -rf Results .pytest_cache

@@ -7,6 +7,7 @@ import torch.nn as nn
 
 from .densenet import DenseNet121
 from .lenet import LeNet
+from .logreg import LogReg
 from .normalization import TransformFlippedLayer, TransformLayer
 from .resnet import imagenet_resnet50, mnist_resnet18
 from .resnet_cifar import ResNet18
@@ -28,6 +29,26 @@ ARCHITECTURES = {
     },
 }
 
+# The NAD paper's architectures on 32x32 inputs: name -> constructor(num_channels, num_classes)
+# (one output for NAD estimation, two for the directional-bias experiment, 3 -> 10 on CIFAR-10).
+NAD_ARCHITECTURES = {
+    "LogReg": lambda num_channels=1, num_classes=1: LogReg(num_channels * 32 * 32, num_classes),
+    "LeNet": lambda num_channels=1, num_classes=1: LeNet(num_channels, num_classes, padding=0),
+    "VGG11": lambda num_channels=1, num_classes=1: VGG11_bn(num_channels, num_classes),
+    "ResNet18": lambda num_channels=1, num_classes=1: ResNet18(num_channels, num_classes),
+    "DenseNet121": lambda num_channels=1, num_classes=1: DenseNet121(num_channels, num_classes),
+}
+
+
+def build_nad_model(name, num_channels=1, num_classes=1):
+    """A freshly initialised NAD-paper network ``name`` (a key of NAD_ARCHITECTURES)."""
+    try:
+        constructor = NAD_ARCHITECTURES[name]
+    except KeyError:
+        raise ValueError(f"unknown architecture {name!r}; choose one of: "
+                         f"{', '.join(NAD_ARCHITECTURES)}") from None
+    return constructor(num_channels=num_channels, num_classes=num_classes)
+
 
 def build_model(dataset, name):
     """A freshly initialised network ``name`` for ``dataset`` (a key of ARCHITECTURES)."""
@@ -45,4 +66,5 @@ def normalized(model, layer):
 
 __all__ = ["LeNet", "TransformLayer", "TransformFlippedLayer", "build_model", "normalized",
            "mnist_resnet18", "imagenet_resnet50", "ARCHITECTURES",
-           "ResNet18", "VGG", "VGG19", "VGG19_bn", "VGG11_bn", "DenseNet121"]
+           "ResNet18", "VGG", "VGG19", "VGG19_bn", "VGG11_bn", "DenseNet121",
+           "LogReg", "NAD_ARCHITECTURES", "build_nad_model"]

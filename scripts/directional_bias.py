@@ -1,0 +1,96 @@
+"""Directional inductive bias (NADs paper, Sec. 2): train a network on the linearly separable
+D(v) and report its test accuracy, for one direction v (--fourier K1,K2 or --nad-index I) or a
+sweep (--fourier-grid: CSV + heatmap; --nad-indices 0,1,2,10-20: CSV + accuracy curve).
+Results go to Results/directional_bias/<Arch>/; an interrupted sweep resumes."""
+import argparse
+from pathlib import Path
+
+from models import NAD_ARCHITECTURES
+from utils.cli import positive_int, run
+from utils.directional_bias import (LinearSetup, fourier_sweep, nad_sweep,
+                                    train_on_direction)
+from utils.io import save_json, sha256
+from utils.linear_data import fourier_direction, load_nads, nad_direction
+from utils.training import pick_device
+
+
+def int_list(text):
+    """'0,1,2,10-12' -> [0, 1, 2, 10, 11, 12]."""
+    out = []
+    try:
+        for part in text.split(","):
+            a, _, b = part.partition("-")
+            out += list(range(int(a), int(b) + 1)) if b else [int(a)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a list like 0,1,2,10-20") from None
+    return out
+
+
+def pair(text):
+    try:
+        k1, k2 = (int(t) for t in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a frequency pair like 3,4") from None
+    return k1, k2
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--arch", choices=list(NAD_ARCHITECTURES), default="LeNet")
+    mode = p.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--fourier", type=pair, metavar="K1,K2", help="one Fourier direction")
+    mode.add_argument("--nad-index", type=int, metavar="I", help="one NAD direction")
+    mode.add_argument("--fourier-grid", action="store_true", help="sweep a Fourier grid")
+    mode.add_argument("--nad-indices", type=int_list, metavar="LIST", help="sweep NADs")
+    p.add_argument("--grid-step", type=positive_int, default=4,
+                   help="spacing of the Fourier grid -16, -16+step, ... < 16 (default 4: 8x8)")
+    p.add_argument("--nads", help="NAD file (default: nads/<Arch>_NADs.npy)")
+    p.add_argument("--epochs", type=positive_int, default=20)
+    p.add_argument("--train-samples", type=positive_int, default=10_000)
+    p.add_argument("--test-samples", type=positive_int, default=10_000)
+    p.add_argument("--sigma", type=float, default=3.0, help="noise standard deviation")
+    p.add_argument("--eps", type=float, default=1.0, help="distance between the classes")
+    p.add_argument("--seed", type=int, default=0, help="seed of the data and the network")
+    p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda")
+    p.add_argument("--results-dir", default="Results")
+    args = p.parse_args()
+
+    setup = LinearSetup(args.train_samples, args.test_samples, args.sigma, args.eps,
+                        args.epochs, args.seed)
+    device = pick_device(args.device)
+    out_dir = Path(args.results_dir) / "directional_bias" / args.arch
+    nads_path = Path(args.nads or Path("nads") / f"{args.arch}_NADs.npy")
+    uses_nads = args.nad_index is not None or args.nad_indices is not None
+    nads = load_nads(nads_path) if uses_nads else None
+    nads_name = f"{nads_path} (sha256 {sha256(nads_path)[:12]})" if uses_nads else None
+
+    if args.fourier_grid:
+        freqs, acc = fourier_sweep(args.arch, args.grid_step, setup, device, out_dir)
+        print(f"{args.arch}: {acc.size} grid cells, frequencies {freqs}; test accuracy "
+              f"min {100 * acc.min():.2f}% max {100 * acc.max():.2f}%, "
+              f"{(acc <= 0.6).mean():.0%} of cells at most 60%, "
+              f"{(acc >= 0.99).mean():.0%} at least 99%")
+        names = ["fourier_grid.csv", "fourier_grid.png", "fourier_grid.json"]
+    elif args.nad_indices is not None:
+        acc = nad_sweep(args.arch, nads, nads_name, args.nad_indices, setup, device, out_dir)
+        print(f"{args.arch} test accuracy on D(NAD_i):")
+        print("  " + ", ".join(f"{i}: {100 * a:.2f}%" for i, a in zip(args.nad_indices, acc)))
+        names = ["nad_indices.csv", "nad_indices.png", "nad_indices.json"]
+    else:
+        if args.fourier is not None:
+            v, what = fourier_direction(*args.fourier), "fourier_{}_{}".format(*args.fourier)
+        else:
+            v, what = nad_direction(nads, args.nad_index), f"nad_{args.nad_index}"
+        result = train_on_direction(args.arch, v, setup, device)
+        save_json(out_dir / f"single_{what}.json",
+                  {"arch": args.arch, "direction": what, "nads": nads_name,
+                   "setup": vars(setup), **result})
+        print(f"{args.arch} on D(v), v = {what}: test accuracy "
+              f"{100 * result['test_accuracy']:.2f}% (train {100 * result['train_accuracy']:.2f}%)")
+        names = [f"single_{what}.json"]
+    for name in names:
+        print(f"wrote {out_dir / name}")
+
+
+if __name__ == "__main__":
+    run(main)

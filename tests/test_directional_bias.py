@@ -1,0 +1,91 @@
+import csv
+import json
+import sys
+
+import numpy as np
+import pytest
+
+from scripts import directional_bias as script
+from utils import directional_bias
+from utils.cli import run
+from utils.directional_bias import LinearSetup, fourier_sweep, nad_sweep, train_on_direction
+from utils.errors import UserError
+from utils.linear_data import fourier_direction
+
+TINY = LinearSetup(n_train=256, n_test=256, epochs=2, seed=0)
+
+
+def test_logistic_regression_learns_a_fourier_direction():
+    # fewer samples and epochs than the paper (10,000 and 20), enough to generalise
+    result = train_on_direction("LogReg", fourier_direction(5, 9),
+                                LinearSetup(n_train=5000, n_test=1000, epochs=10), "cpu")
+    assert result["test_accuracy"] > 0.9
+    assert 0 <= result["train_accuracy"] <= 1
+
+
+def test_fourier_sweep_writes_all_cells_and_resumes(tmp_path, monkeypatch):
+    freqs, acc = fourier_sweep("LogReg", 16, TINY, "cpu", tmp_path)
+    assert freqs == [-16, 0]
+    with open(tmp_path / "fourier_grid.csv") as f:
+        rows = list(csv.DictReader(f))
+    # the four pairs of a 2x2 grid are four different directions
+    assert {(int(r["k1"]), int(r["k2"])) for r in rows} == {(0, 0), (0, 16), (16, 0), (16, 16)}
+    assert acc.shape == (2, 2) and np.isfinite(acc).all()
+    assert (tmp_path / "fourier_grid.png").stat().st_size > 0
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a finished direction was trained again")
+    monkeypatch.setattr(directional_bias, "train_on_direction", no_training)
+    _, again = fourier_sweep("LogReg", 16, TINY, "cpu", tmp_path)
+    np.testing.assert_array_equal(again, acc)
+    with pytest.raises(UserError, match="other settings"):
+        fourier_sweep("LogReg", 16, LinearSetup(n_train=256, n_test=256, epochs=3), "cpu",
+                      tmp_path)
+
+
+def test_symmetric_cells_are_trained_once_and_a_finer_grid_reuses_a_coarser_one(
+        tmp_path, monkeypatch):
+    trained = []
+
+    def fake(arch, v, setup, device):
+        trained.append(v)
+        return {"test_accuracy": 0.5, "train_accuracy": 0.5, "seconds": 0.0}
+    monkeypatch.setattr(directional_bias, "train_on_direction", fake)
+    fourier_sweep("LogReg", 16, TINY, "cpu", tmp_path)
+    assert len(trained) == 4
+    freqs, acc = fourier_sweep("LogReg", 8, TINY, "cpu", tmp_path)
+    assert freqs == [-16, -8, 0, 8] and acc.shape == (4, 4)
+    # 16 cells; (0,0), (0,-16), (-16,0), (-16,-16) are their own mirror images: 10 directions,
+    # 4 of which the coarser grid already has
+    assert len(trained) == (16 + 4) // 2
+    assert len({tuple(v.flatten().tolist()) for v in trained}) == len(trained)
+
+
+def test_nad_sweep_and_single_direction_from_the_command_line(tmp_path, monkeypatch, capsys):
+    q, _ = np.linalg.qr(np.random.default_rng(0).normal(size=(1024, 3)))
+    nads_file = tmp_path / "Test_NADs.npy"
+    np.save(nads_file, q.T.astype(np.float32))
+    acc = nad_sweep("LogReg", q.T, "test", [0, 2], TINY, "cpu", tmp_path / "sweep")
+    assert len(acc) == 2 and all(0 <= a <= 1 for a in acc)
+    assert (tmp_path / "sweep" / "nad_indices.png").stat().st_size > 0
+
+    common = ["--arch", "LogReg", "--train-samples", "200", "--test-samples", "200",
+              "--epochs", "1", "--device", "cpu", "--results-dir", str(tmp_path / "res")]
+    monkeypatch.setattr(sys, "argv", ["directional_bias", "--nad-index", "1", "--nads",
+                                      str(nads_file)] + common)
+    run(script.main)
+    out = tmp_path / "res" / "directional_bias" / "LogReg" / "single_nad_1.json"
+    record = json.loads(out.read_text())
+    assert record["direction"] == "nad_1" and 0 <= record["test_accuracy"] <= 1
+    assert str(out) in capsys.readouterr().out
+
+    monkeypatch.setattr(sys, "argv", ["directional_bias", "--nad-indices", "0,5", "--nads",
+                                      str(nads_file)] + common)
+    with pytest.raises(SystemExit) as exit_info:
+        run(script.main)
+    assert exit_info.value.code == 2
+    assert "NAD index 5 is out of range" in capsys.readouterr().err
+
+
+def test_int_list_parses_ranges():
+    assert script.int_list("0,1,5-7") == [0, 1, 5, 6, 7]

@@ -1,0 +1,36 @@
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from models import NAD_ARCHITECTURES, LeNet, LogReg, VGG11_bn, build_nad_model
+
+COMPAT = json.loads((Path(__file__).parent / "data" / "checkpoint_compat.json").read_text())
+
+
+@pytest.mark.parametrize("key,model", [
+    ("nads/LogReg(input_dim=1024,num_classes=1)", lambda: LogReg(1024, 1)),
+    ("nads/LeNet(num_channels=1,num_classes=1)", lambda: LeNet(1, 1, padding=0)),
+    ("nads/VGG11_bn(num_channels=1,num_classes=1)", lambda: VGG11_bn(1, 1)),
+])
+def test_state_dict_matches_the_authors_checkpoints(key, model):
+    net = model()
+    ours = [[name, list(t.shape)] for name, t in net.state_dict().items()]
+    assert ours == COMPAT[key]
+    # a checkpoint with exactly these names and shapes loads strictly
+    state = {name: torch.zeros(shape) for name, shape in COMPAT[key]}
+    net.load_state_dict(state, strict=True)
+
+
+@pytest.mark.parametrize("arch", sorted(NAD_ARCHITECTURES))
+def test_registry_builds_one_output_and_cifar_networks(arch):
+    x = torch.randn(2, 1, 32, 32)
+    assert build_nad_model(arch).eval()(x).shape == (2, 1)
+    assert build_nad_model(arch, num_classes=2).eval()(x).shape == (2, 2)
+    assert build_nad_model(arch, 3, 10).eval()(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+
+
+def test_unknown_architecture_is_named():
+    with pytest.raises(ValueError, match="LeNet"):
+        build_nad_model("AlexNet")

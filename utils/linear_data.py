@@ -1,0 +1,77 @@
+"""The linearly separable distribution D(v) of the NAD paper and the directions v it uses.
+
+A sample of D(v) is ``x = y * (eps / 2) * v + (I - v v^T) w`` with a label y in {+1, -1} and
+noise w ~ N(0, sigma^2 I): along the unit vector v every sample sits exactly at +-eps/2, and
+every other direction is Gaussian noise, so a linear classifier separates the classes
+perfectly. Class indices for cross-entropy: y = +1 -> 0, y = -1 -> 1 (as the original).
+"""
+import math
+
+import numpy as np
+import torch
+from torch.utils.data import TensorDataset
+
+from .errors import UserError
+
+
+def fourier_direction(k1, k2, shape=(1, 32, 32)):
+    """The unit-norm real part of the 2-D DFT basis image of frequency (k1, k2):
+    v[c, m, n] proportional to cos(2 pi (k1 m / H + k2 n / W)), the same in every channel.
+    Frequencies are taken modulo (H, W); (k1, k2) and (-k1, -k2) give the same v.
+    Returns float32 [C, H, W]."""
+    _, h, w = shape
+    m = torch.arange(h, dtype=torch.float64)[:, None]
+    n = torch.arange(w, dtype=torch.float64)[None, :]
+    img = torch.cos(2 * math.pi * (k1 * m / h + k2 * n / w)).expand(shape)
+    return (img / img.norm()).float()
+
+
+def canonical_frequency(k1, k2, shape=(1, 32, 32)):
+    """A representative of {(k1, k2), (-k1, -k2)} modulo (H, W), the pair of frequencies that
+    give the same ``fourier_direction``: the smaller of the two reduced pairs."""
+    _, h, w = shape
+    return min((k1 % h, k2 % w), ((-k1) % h, (-k2) % w))
+
+
+def load_nads(path):
+    """NADs [k, D] (float32, one per row) from a ``<Arch>_NADs.npy`` file."""
+    try:
+        nads = np.load(path)
+    except FileNotFoundError:
+        raise UserError(f"the NAD file {path} does not exist; compute it with "
+                        f"'python -m scripts.nad_computation' or pass --nads PATH") from None
+    return nads.astype(np.float32)
+
+
+def nad_direction(nads, index, shape=(1, 32, 32)):
+    """NAD number ``index`` of ``nads`` [k, D] as a unit-norm float32 image [C, H, W]."""
+    if not 0 <= index < len(nads):
+        raise UserError(f"NAD index {index} is out of range: the file holds {len(nads)} NADs "
+                        f"(0 .. {len(nads) - 1})")
+    v = torch.as_tensor(np.asarray(nads[index]), dtype=torch.float64).reshape(shape)
+    return (v / v.norm()).float()
+
+
+def sample_linear(v, n, sigma=3.0, eps=1.0, seed=0):
+    """n samples of D(v): images float32 [n, *v.shape] and signs y int64 [n] in {+1, -1}
+    (the first ceil(n/2) are +1). Computed in float64, so v^T x = y * eps / 2 up to float32
+    rounding of x."""
+    v = torch.as_tensor(v, dtype=torch.float64)
+    flat = v.flatten() / v.norm()
+    gen = torch.Generator().manual_seed(seed)
+    w = sigma * torch.randn(n, flat.numel(), dtype=torch.float64, generator=gen)
+    y = torch.ones(n, dtype=torch.int64)
+    y[(n + 1) // 2:] = -1
+    x = w - (w @ flat)[:, None] * flat[None, :] + (y * eps / 2)[:, None] * flat[None, :]
+    return x.view(n, *v.shape).float(), y
+
+
+def linear_datasets(v, n_train=10_000, n_test=10_000, sigma=3.0, eps=1.0, seed=0):
+    """(train, test) TensorDatasets of D(v) with class indices (y = +1 -> 0, y = -1 -> 1);
+    the two splits are independent draws (seeds derived from ``seed``)."""
+    splits = []
+    for split, n in enumerate((n_train, n_test)):
+        split_seed = int(np.random.SeedSequence([seed, split]).generate_state(1)[0])
+        x, y = sample_linear(v, n, sigma, eps, split_seed)
+        splits.append(TensorDataset(x, (1 - y) // 2))
+    return tuple(splits)

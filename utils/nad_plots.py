@@ -1,0 +1,74 @@
+"""Figures of the NAD paper: NADs with their Fourier energy, accuracy heatmaps over Fourier
+directions, and accuracy against the NAD index."""
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from .io import atomic_write  # noqa: E402
+
+
+def _save(fig, path):
+    fig.tight_layout()
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
+    plt.close(fig)
+    return path
+
+
+def fourier_energy(image):
+    """|DFT|^2 of a 2-D image, zero frequency in the centre (fftshift)."""
+    return np.abs(np.fft.fftshift(np.fft.fft2(image))) ** 2
+
+
+def save_nad_figure(path, nads, singular_values, count=8, title=None):
+    """The first ``count`` NADs [k, H*W] in pixel space (top row, diverging colours symmetric
+    around 0) and their Fourier energy (bottom row, zero frequency in the centre)."""
+    count = min(count, len(nads))
+    side = int(round(np.sqrt(nads.shape[1])))
+    fig, axes = plt.subplots(2, count, figsize=(1.7 * count, 3.7), dpi=120, squeeze=False)
+    for i in range(count):
+        img = nads[i].reshape(side, side)
+        vmax = np.abs(img).max()
+        axes[0, i].imshow(img, cmap="BrBG", vmin=-vmax, vmax=vmax)
+        axes[0, i].set_title(f"NAD {i}\nsv {singular_values[i]:.3g}", fontsize=8)
+        axes[1, i].imshow(fourier_energy(img), cmap="magma")
+        for ax in axes[:, i]:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    axes[1, 0].set_ylabel("|DFT|^2", fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return _save(fig, path)
+
+
+def save_fourier_heatmap(path, freqs, accuracy, title):
+    """Heatmap of ``accuracy`` [n, n] (fractions; NaN = not computed) over the frequency grid
+    ``freqs`` [n] on both axes (rows k1, columns k2; zero frequency where freqs == 0)."""
+    fig, ax = plt.subplots(figsize=(5, 4.3), dpi=120)
+    im = ax.imshow(100 * np.asarray(accuracy, dtype=float), cmap="viridis", vmin=50, vmax=100)
+    ticks = np.arange(len(freqs))
+    if len(freqs) <= 16:  # small grids: write the accuracy in every cell
+        for (i, j), a in np.ndenumerate(100 * np.asarray(accuracy, dtype=float)):
+            ax.text(j, i, f"{a:.0f}", ha="center", va="center", fontsize=6,
+                    color="black" if a > 75 else "white")
+    ax.set_xticks(ticks, [str(f) for f in freqs], fontsize=7)
+    ax.set_yticks(ticks, [str(f) for f in freqs], fontsize=7)
+    ax.set_xlabel("k2 (horizontal frequency)")
+    ax.set_ylabel("k1 (vertical frequency)")
+    ax.set_title(title, fontsize=10)
+    fig.colorbar(im, ax=ax, label="test accuracy (%)")
+    return _save(fig, path)
+
+
+def save_nad_curve(path, indices, accuracy, title):
+    """Test accuracy (fractions) against the NAD index."""
+    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=120)
+    ax.plot(indices, 100 * np.asarray(accuracy, dtype=float), marker="o", ms=3)
+    ax.axhline(50, color="gray", lw=0.8, ls="--")
+    ax.set_xscale("symlog", linthresh=10)
+    ax.set_xlabel("NAD index")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_ylim(40, 101)
+    ax.set_title(title, fontsize=10)
+    return _save(fig, path)
