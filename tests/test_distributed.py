@@ -14,13 +14,16 @@ from PIL import Image
 from torch.utils.data import DataLoader
 
 import utils.margins
-from models import LeNet, imagenet_resnet50
+from models import LeNet, build_nad_model, imagenet_resnet50
 from tests.distributed_worker import CONFIG, toy_task, train_toy
 from tests.test_scripts import SMALL, run_script
 from utils import distributed
 from utils.checkpoints import load_weights
 from utils.dct import flip
 from utils.imagenet_training import image_folders, recipe
+from utils.io import save_torch
+from utils.nad_computation import nad_paths
+from utils.nads import evaluation_point, iter_gradients
 from utils.training import EpochShuffle, train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -243,3 +246,47 @@ def test_imagenet_learning_rate_schedules():
     cosine = recipe(epochs=16, lr=0.5, schedule="cosine")
     assert [cosine.lr_at(t) for t in (0, 4, 8, 16)] == pytest.approx(
         [0.5, 0.25 * (1 + 2 ** -0.5), 0.25, 0], abs=1e-12)
+
+
+NADS = ["--arch", "LeNet", "--networks", "24", "--k", "5", "--method", "autograd",
+        "--networks-per-pass", "4", "--device", "cpu"]
+
+
+@pytest.fixture(scope="module")
+def single_process_nads(tmp_path_factory, request):
+    out = tmp_path_factory.mktemp("nads_single")
+    monkeypatch = pytest.MonkeyPatch()
+    request.addfinalizer(monkeypatch.undo)
+    assert run_script("nad_computation", NADS + ["--out-dir", str(out)], monkeypatch) == 0
+    return out
+
+
+def assert_same_nads(a, b):
+    for name in ("LeNet_NADs.npy", "LeNet_eigenvals.npy"):
+        np.testing.assert_allclose(np.load(a / name), np.load(b / name), rtol=1e-4, atol=1e-6)
+    assert not (a / ".LeNet_gradients.partial.pt").exists()
+
+
+def test_sharded_nad_run_matches_a_single_process_run(tmp_path, single_process_nads):
+    """24 LeNet networks in shards of 12 (vmap groups of 4) on 2 processes."""
+    res = torchrun("scripts.nad_computation", *NADS, "--out-dir", tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert res.stdout.count("wrote ") == 4  # rank 0 only
+    assert json.loads((tmp_path / "LeNet_NADs.json").read_text())["processes"] == 2
+    assert_same_nads(tmp_path, single_process_nads)
+
+
+def test_nad_run_interrupted_on_one_process_resumes_on_two(tmp_path, single_process_nads):
+    """A single-process run left the gradients of its first 10 networks; 2 processes finish it
+    (networks 10..23 in shards of 7) and write the NADs of the uninterrupted run."""
+    config = {"arch": "LeNet", "networks": 24, "method": "autograd", "step": None, "seed": 0,
+              "input_shape": [1, 32, 32]}
+    build = lambda: build_nad_model("LeNet")  # noqa: E731
+    first = torch.cat([g for _, g in iter_gradients(build, 10, evaluation_point(0), "autograd",
+                                                    networks_per_pass=4)])
+    save_torch(nad_paths(tmp_path, "LeNet")["partial"],
+               {"config": config, "done": 10, "gradients": first, "elapsed_s": 1.0})
+    res = torchrun("scripts.nad_computation", *NADS, "--out-dir", tmp_path, "--resume")
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert res.stdout.count("resuming after 10 of 24 networks") == 1
+    assert_same_nads(tmp_path, single_process_nads)

@@ -7,6 +7,10 @@ centred gradients, see utils.nads), ``<Arch>_NADs.json`` (how they were computed
 ``<Arch>_NADs.png`` (the first NADs and their Fourier energy). While it runs, the gradients
 computed so far are kept in ``.<Arch>_gradients.partial.pt`` so that ``resume=True`` continues
 an interrupted run; the file is removed at the end.
+
+Under torchrun the networks are split across the processes (round after round, each process
+taking a contiguous block of every round) and gathered on rank 0, which alone writes files:
+the results are those of a single-process run, and a run resumes under any number of processes.
 """
 import time
 from pathlib import Path
@@ -17,6 +21,7 @@ from tqdm import tqdm
 
 from models import NAD_ARCHITECTURES, build_nad_model
 
+from . import distributed
 from .errors import UserError
 from .experiment import git_commit, versions
 from .io import save_json, save_npy, save_torch
@@ -24,6 +29,7 @@ from .nad_plots import save_nad_figure
 from .nads import METHODS, evaluation_point, iter_gradients, principal_directions
 
 SHAPE = (1, 32, 32)
+PASSES_PER_ROUND = 4  # passes per rank between two gathers on rank 0 (and possible saves)
 
 
 def default_networks_per_pass(arch, method):
@@ -43,6 +49,18 @@ def nad_paths(out_dir, arch):
     return {"nads": out_dir / f"{arch}_NADs.npy", "eigenvals": out_dir / f"{arch}_eigenvals.npy",
             "json": out_dir / f"{arch}_NADs.json", "png": out_dir / f"{arch}_NADs.png",
             "partial": out_dir / f".{arch}_gradients.partial.pt"}
+
+
+def _read_partial(path, config):
+    """The resume state in ``path`` (dict), None when there is none, or an error message when
+    it belongs to another computation."""
+    if not path.is_file():
+        return None
+    state = torch.load(path, weights_only=True)
+    if state["config"] != config:
+        return f"{path} belongs to another computation; delete it or rerun without --resume"
+    return {"done": int(state["done"]), "elapsed_s": float(state["elapsed_s"]),
+            "gradients": state["gradients"]}
 
 
 def compute_nads(arch, networks=10_000, k=1024, method="fd", step=100.0, seed=0,
@@ -65,34 +83,51 @@ def compute_nads(arch, networks=10_000, k=1024, method="fd", step=100.0, seed=0,
     config = {"arch": arch, "networks": networks, "method": method,
               "step": step if method == "fd" else None, "seed": seed, "input_shape": list(SHAPE)}
 
-    grads = np.zeros((networks, int(np.prod(SHAPE))), dtype=np.float32)
-    done, elapsed = 0, 0.0
-    if resume and paths["partial"].is_file():
-        state = torch.load(paths["partial"], weights_only=True)
-        if state["config"] != config:
-            raise UserError(f"{paths['partial']} belongs to another computation; delete it or "
-                            f"rerun without --resume")
-        done, elapsed = int(state["done"]), float(state["elapsed_s"])
-        grads[:done] = state["gradients"].numpy()
-        print(f"resuming after {done} of {networks} networks ({paths['partial']})")
+    distributed.init()
+    device = distributed.local_device(device)
+    state = _read_partial(paths["partial"], config) if resume and distributed.is_main() else None
+    summary = distributed.broadcast(state if state is None or isinstance(state, str)
+                                    else (state["done"], state["elapsed_s"]))
+    if isinstance(summary, str):  # rank 0 found a partial file of another computation
+        raise UserError(summary)
+    done, elapsed = summary or (0, 0.0)
+    grads = None
+    if distributed.is_main():
+        grads = np.zeros((networks, int(np.prod(SHAPE))), dtype=np.float32)
+        if state:
+            grads[:done] = state["gradients"].numpy()
+            print(f"resuming after {done} of {networks} networks ({paths['partial']})")
 
     build = lambda: build_nad_model(arch, num_channels=1, num_classes=1)  # noqa: E731
     x0 = evaluation_point(seed, SHAPE)
+    # Networks go in rounds: every rank computes its shard of a round, rank 0 gathers it (and
+    # alone keeps the gradients and the resume file), so a run resumes under any process count.
+    round_size = networks_per_pass * distributed.world_size() * PASSES_PER_ROUND
     start, last_save = time.perf_counter(), time.perf_counter()
-    bar = tqdm(total=networks, initial=done, desc=f"{arch} gradients ({method})", unit="net")
-    for first, g in iter_gradients(build, networks, x0, method, step, seed, start=done,
-                                   networks_per_pass=networks_per_pass,
-                                   batch_size=batch_size, device=device):
-        grads[first:first + len(g)] = g.numpy()
-        done = first + len(g)
-        bar.update(len(g))
-        if time.perf_counter() - last_save > save_every_s and done < networks:
-            save_torch(paths["partial"], {
-                "config": config, "done": done, "gradients": torch.from_numpy(grads[:done]),
-                "elapsed_s": elapsed + time.perf_counter() - start})
-            last_save = time.perf_counter()
+    bar = tqdm(total=networks, initial=done, desc=f"{arch} gradients ({method})", unit="net",
+               disable=not distributed.is_main())
+    for lo in range(done, networks, round_size):
+        hi = min(lo + round_size, networks)
+        mine = distributed.shard(range(lo, hi))
+        part = [g for _, g in iter_gradients(build, mine.stop, x0, method, step, seed,
+                                             start=mine.start,
+                                             networks_per_pass=networks_per_pass,
+                                             batch_size=batch_size, device=device)]
+        part = torch.cat(part) if part else torch.zeros(0, int(np.prod(SHAPE)))
+        whole = distributed.gather_concat(part)
+        done = hi
+        bar.update(hi - lo)
+        if distributed.is_main():
+            grads[lo:hi] = whole.numpy()
+            if time.perf_counter() - last_save > save_every_s and done < networks:
+                save_torch(paths["partial"], {
+                    "config": config, "done": done, "gradients": torch.from_numpy(grads[:done]),
+                    "elapsed_s": elapsed + time.perf_counter() - start})
+                last_save = time.perf_counter()
     bar.close()
     elapsed += time.perf_counter() - start
+    if not distributed.is_main():
+        return paths
 
     nads, singular_values = principal_directions(grads, k)
     save_npy(paths["nads"], nads)
@@ -104,6 +139,7 @@ def compute_nads(arch, networks=10_000, k=1024, method="fd", step=100.0, seed=0,
         "pca": "centred (as sklearn.decomposition.PCA); eigenvals are singular values",
         "networks_per_pass": networks_per_pass, "batch_size": batch_size,
         "gradient_time_s": round(elapsed, 1), "device": str(device),
+        "processes": distributed.world_size(),
         "versions": versions(), "git_commit": git_commit()})
     save_nad_figure(paths["png"], nads, singular_values, count=figure_count,
                     title=f"{arch}: NADs ({method}, {networks} networks)")
