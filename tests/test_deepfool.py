@@ -1,6 +1,7 @@
+import pytest
 import torch
 
-from models import LeNet
+from models import LeNet, TransformLayer
 from tests.oracles import deepfool_one
 from utils.deepfool import deepfool
 from utils.subspaces import DCTBlock
@@ -47,3 +48,29 @@ def test_few_classes_and_iteration_cap():
     assert (res.iterations == 1).all()
     capped = deepfool(model, images, None, max_iter=0)
     assert (capped.iterations == 0).all() and (capped.margin == 0).all()
+
+
+def test_stem_path_equals_the_plain_path_and_the_oracle():
+    """Gradients taken at the first convolution and mapped back through its Jacobian on the
+    subspace give the same DeepFool steps, behind a normalisation layer too."""
+    net = _model(3)
+    norm = TransformLayer([0.1307], [0.3081]).double()
+    model = torch.nn.Sequential(norm, net).eval()
+    images = torch.rand(6, 1, 28, 28, dtype=torch.float64)
+    for block in [DCTBlock(0, 8, 1, 28, 28), DCTBlock(17, 8, 1, 28, 28), None]:
+        fast = deepfool(model, images, block, max_iter=50, stem=net.conv1)
+        plain = deepfool(model, images, block, max_iter=50)
+        assert torch.equal(fast.iterations, plain.iterations)
+        assert torch.equal(fast.final_label, plain.final_label)
+        torch.testing.assert_close(fast.perturbation, plain.perturbation, rtol=1e-7, atol=1e-9)
+        basis = block.basis() if block is not None else None
+        pert, iters, _, _ = deepfool_one(model, images[0], basis, max_iter=50)
+        assert int(fast.iterations[0]) == iters
+        torch.testing.assert_close(fast.perturbation[0], pert, rtol=1e-7, atol=1e-9)
+
+
+def test_stem_jacobian_refuses_a_stem_behind_a_nonlinearity():
+    model = _model(4)
+    with pytest.raises(ValueError, match="not an affine function"):
+        deepfool(model, torch.rand(2, 1, 28, 28, dtype=torch.float64),
+                 DCTBlock(0, 8, 1, 28, 28), stem=model.conv2)

@@ -6,6 +6,14 @@ Per sample and step, for every class k among the top ``num_classes`` of the clea
 where P projects onto the subspace. The closest class gives the step
 ``r_i = max(distance, 1e-4) * P w / ||P w||``; ``r`` accumulates the steps and the label is
 checked at ``x + (1 + overshoot) r``. The returned perturbation is ``(1 + overshoot) r``.
+
+``stem``: optionally a module of the model whose output is an affine function of the model's
+input (the first convolution, behind the normalisation layer). Gradients are then taken with
+respect to the stem's output ``h`` only, and ``P w = B A^T dh`` with ``B`` [D, k] the subspace's
+orthonormal basis and ``A = dh/dz`` [S, k] the stem's Jacobian along it (measured once by
+pushing the basis images through the model). This is the same step in exact arithmetic; it
+skips the backward pass through the stem, which for LeNet's one-channel first convolution is
+most of the cost of a step on a CPU (see benchmarks/deepfool.py).
 """
 from dataclasses import dataclass
 
@@ -40,12 +48,73 @@ def _class_gradients(model, x, classes):
     return logits.detach(), diffs.detach(), torch.stack(grads, dim=1)
 
 
-def deepfool(model, images, subspace=None, num_classes=10, overshoot=0.02, max_iter=100):
+def _capture(module):
+    """A forward hook that keeps ``module``'s outputs in a list: (list, handle)."""
+    outputs = []
+    return outputs, module.register_forward_hook(lambda m, i, o: outputs.append(o))
+
+
+def stem_jacobian(model, stem, basis, shape):
+    """A [k, S]: how the output of ``stem`` (S values per input) moves along each column of
+    ``basis`` [D, k] (orthonormal basis images of the input of shape ``shape``). Raises
+    ValueError when the stem's output is not an affine function of the input."""
+    k = basis.shape[1]
+    z = torch.randn(k, generator=torch.Generator().manual_seed(0), dtype=basis.dtype)
+    probe = torch.cat([basis.new_zeros(1, basis.shape[0]), basis.T,
+                       (basis @ z.to(basis.device))[None]]).view(k + 2, *shape)
+    outputs, handle = _capture(stem)
+    try:
+        with torch.no_grad():
+            model(probe)
+    finally:
+        handle.remove()
+    if len(outputs) != 1:
+        raise ValueError("the stem must be called exactly once per forward pass")
+    h = outputs[0].flatten(1)
+    jac = h[1:k + 1] - h[:1]
+    predicted = h[0] + z.to(h) @ jac
+    if not torch.allclose(h[k + 1], predicted, rtol=1e-3, atol=1e-4 * h.abs().max().item()):
+        raise ValueError("the stem's output is not an affine function of the model's input")
+    return jac
+
+
+def _stem_gradients(model, x, classes, stem, jac):
+    """As :func:`_class_gradients`, but the gradients are those of the stem's output, mapped to
+    subspace coordinates [b, K-1, k] through ``jac`` [k, S]."""
+    outputs, handle = _capture(stem)
+    try:
+        logits = model(x.detach().requires_grad_(True))
+    finally:
+        handle.remove()
+    h = outputs[0]
+    f = logits.gather(1, classes)
+    diffs = f[:, 1:] - f[:, :1]
+    coords = [torch.autograd.grad(diffs[:, j].sum(), h, retain_graph=j < diffs.shape[1] - 1)[0]
+              .flatten(1) @ jac.T for j in range(diffs.shape[1])]
+    return logits.detach(), diffs.detach(), torch.stack(coords, dim=1)
+
+
+def deepfool(model, images, subspace=None, num_classes=10, overshoot=0.02, max_iter=100,
+             stem=None):
     """Batched DeepFool of ``images`` [B, C, H, W] against ``model`` (in eval mode, mapping
     images to logits), restricted to ``subspace`` (anything with ``project(x)`` over the last
-    three axes, e.g. a :class:`utils.subspaces.DCTBlock`; None for the whole input space)."""
-    project = subspace.project if subspace is not None else (lambda t: t)
+    three axes, e.g. a :class:`utils.subspaces.DCTBlock`; None for the whole input space).
+    ``stem``: see the module docstring (needs ``subspace.basis()``)."""
     x0 = images.detach()
+    shape = x0.shape[1:]
+    if stem is None:
+        project = subspace.project if subspace is not None else (lambda t: t)
+
+        def gradients(x, cls):  # projected gradients, flattened: [b, K-1, D]
+            logits, diffs, w = _class_gradients(model, x, cls)
+            return logits, diffs, project(w).flatten(2)
+        to_image = lambda v: v.view(-1, *shape)  # noqa: E731
+    else:
+        basis = (subspace.basis(x0.dtype) if subspace is not None
+                 else torch.eye(shape.numel(), dtype=x0.dtype)).to(x0.device)
+        jac = stem_jacobian(model, stem, basis, shape)
+        gradients = lambda x, cls: _stem_gradients(model, x, cls, stem, jac)  # noqa: E731
+        to_image = lambda v: (v @ basis.T).view(-1, *shape)  # noqa: E731
     with torch.no_grad():
         clean = model(x0)
     k = min(num_classes, clean.shape[1])
@@ -64,7 +133,7 @@ def deepfool(model, images, subspace=None, num_classes=10, overshoot=0.02, max_i
             with torch.no_grad():
                 final[active] = model(x).argmax(dim=1)
             break
-        logits, diffs, w = _class_gradients(model, x, classes[active])
+        logits, diffs, w = gradients(x, classes[active])
         pred = logits.argmax(dim=1)
         crossed = pred != label[active]
         if crossed.any():
@@ -75,13 +144,13 @@ def deepfool(model, images, subspace=None, num_classes=10, overshoot=0.02, max_i
             if len(active) == 0:
                 break
 
-        pw = project(w)  # [b, K-1, C, H, W]
-        norms = pw.flatten(2).norm(dim=2)
+        pw = w  # [b, K-1, m]: P w in some orthonormal coordinates
+        norms = pw.norm(dim=2)
         distance = diffs.abs() / norms
         distance = torch.where(norms > 0, distance, torch.full_like(distance, float("inf")))
         closest = distance.argmin(dim=1)
         rows = torch.arange(len(active), device=x0.device)
-        direction = pw[rows, closest] / norms[rows, closest].view(-1, 1, 1, 1)
+        direction = to_image(pw[rows, closest] / norms[rows, closest].view(-1, 1))
         size = distance[rows, closest].clamp(min=1e-4).view(-1, 1, 1, 1)
         # a gradient with no component in the subspace gives no direction: stay put
         step_ = torch.where(torch.isfinite(size), size * direction, torch.zeros_like(direction))

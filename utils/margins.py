@@ -24,10 +24,13 @@ from .deepfool import deepfool
 from .io import save_json, save_npy
 from .plots import save_margin_plot
 
-DEEPFOOL_DEFAULTS = {"num_classes": 10, "overshoot": 0.02, "max_iter": 100}
+DEEPFOOL_DEFAULTS = {"num_classes": 10, "overshoot": 0.02, "max_iter": 100, "stem": None}
 
 
 def _subspace_margins(model, images, subspace, batch_size, device, df_args):
+    df_args = dict(df_args)
+    if df_args.get("stem"):  # the name of a submodule (JSON-able, unlike the module)
+        df_args["stem"] = model.get_submodule(df_args["stem"])
     margins, iterations = [], []
     for start in range(0, len(images), batch_size):
         batch = images[start:start + batch_size].to(device)
@@ -43,6 +46,8 @@ def margin_distribution(model, images, subspaces, out_dir, run_info, batch_size=
                         device="cpu", title="margins", deepfool_args=None):
     """Margins of ``images`` [N, C, H, W] for every subspace of ``subspaces``.
 
+    deepfool_args: keyword arguments of utils.deepfool.deepfool; ``stem`` is given as the name
+    of a submodule of ``model`` (e.g. ``"1.conv1"``).
     run_info: a JSON-able dict describing the run (model, checkpoint, data, samples...): it is
     written to run.json, and a partial run resumes only if its run_info is the same.
     Returns margins [n_subspaces, N] (float32)."""
