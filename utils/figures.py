@@ -39,10 +39,13 @@ def margin_panels(panels, log=False, width=5.5):
     for ax, (title, curves) in zip(axes[0], panels):
         for margins, label, color in curves:
             swarm_plot(ax, margins, color=color, label=label)
+        high = max(np.nanmax(m) for m, _, _ in curves)  # swarm_plot fixed the first curve's
         if log:
             low = min(np.nanmin(m[m > 0]) for m, _, _ in curves)
             ax.set_yscale("log")
-            ax.set_ylim(bottom=low / 1.5)
+            ax.set_ylim(low / 1.5, high * 1.5)
+        else:
+            ax.set_ylim(0, high * 1.05)
         ax.set_title(title, fontsize=10)
         if any(label for _, label, _ in curves):
             ax.legend(fontsize=8, loc="upper left")
