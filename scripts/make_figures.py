@@ -26,7 +26,7 @@ from utils.figures import frequency_figure, margin_panels, nads_figure, save_fig
 from utils.io import sha256
 from utils.linear_data import load_nads
 from utils.nad_plots import save_fourier_heatmap, save_nad_curve
-from utils.photos import sample_photos
+from utils.photos import PHOTOS, sample_photos
 from utils.projection import FLIP, IDENTITY
 from utils.training import pick_device
 
@@ -37,6 +37,7 @@ GROUPS = ("margins", "frequency", "nads", "directional")
 MARGIN_RUNS = {"MNIST": (None, False, IDENTITY), "MNIST_flipped": ("flipped", False, FLIP),
                "MNIST_robust": (None, True, IDENTITY),
                "MNIST_flipped_robust": ("flipped", True, FLIP)}
+PHOTOS_224 = ("astronaut", "coffee")  # two: at one screen pixel per image pixel PNGs get large
 MNIST_DIGITS = (15, 6, 10, 7)  # test-set indices of the digits shown: a 0, 1, 2 and 3
 
 
@@ -71,8 +72,8 @@ def frequency_figures(args, out_dir):
     digits = images_at(load_mnist(args.data).test, list(MNIST_DIGITS))
     yield save_figure(frequency_figure(digits, 14, "MNIST digits (28x28)"),
                       out_dir / "frequency_mnist.png")
-    for size in (32, 224):
-        yield save_figure(frequency_figure(sample_photos(size), size // 2,
+    for size, names in ((32, PHOTOS), (224, PHOTOS_224)):
+        yield save_figure(frequency_figure(sample_photos(size, names), size // 2,
                                            f"scikit-image photographs at {size}x{size}"),
                           out_dir / f"frequency_photos_{size}.png")
 

@@ -68,19 +68,22 @@ def _display(image):
     return x[0] if x.shape[0] == 1 else x.transpose(1, 2, 0)
 
 
-def frequency_figure(images, band, title=None, size=1.6):
+def frequency_figure(images, band, title=None, size=1.6, dpi=DPI):
     """Grid of the frequency manipulations: one row per image of ``images`` [N, C, H, W] in
     [0, 1], one column per manipulation (see :func:`manipulate`). Each panel is stretched to
-    its own min-max for display. Returns the figure."""
+    its own min-max for display. Panels are at least ``size`` inches and at least one screen
+    pixel per image pixel at ``dpi`` (downsampling would average flipped and high-passed
+    images, whose energy is at the highest frequencies, into flat grey). Returns the figure."""
     out = manipulate(images, band)
     n = len(images)
+    size = max(size, 1.05 * images.shape[-1] / dpi)
     fig, axes = plt.subplots(n, len(MANIPULATIONS), squeeze=False,
                              figsize=(size * len(MANIPULATIONS), size * n + 0.4))
     for j, name in enumerate(MANIPULATIONS):
         label = name if name in ("original", "flip") else f"{name} ({band}x{band})"
         axes[0, j].set_title(label, fontsize=8)
         for i in range(n):
-            axes[i, j].imshow(_display(out[name][i]), cmap="gray")
+            axes[i, j].imshow(_display(out[name][i]), cmap="gray", interpolation="nearest")
             axes[i, j].set_xticks([])
             axes[i, j].set_yticks([])
     if title:
