@@ -39,7 +39,9 @@ def _outputs(nb):
 def test_notebook_runs_in_quick_mode(name, tmp_path, monkeypatch):
     monkeypatch.setenv("QUICK", "1")
     monkeypatch.setenv("RESULTS_DIR", str(tmp_path))  # the notebooks write under it
-    monkeypatch.setenv("OMP_NUM_THREADS", os.environ.get("OMP_NUM_THREADS", "2"))
+    # one thread unless told otherwise: quick runs are small, and on a loaded CPU two threads
+    # per process were measured up to 20x slower (oversubscription)
+    monkeypatch.setenv("OMP_NUM_THREADS", os.environ.get("OMP_NUM_THREADS", "1"))
     nb = nbformat.read(ROOT / name, as_version=4)
     nb.cells.append(nbformat.v4.new_code_cell("import sys; print('kernel python:', sys.executable)"))
     # "python3" is the kernel of the running interpreter (jupyter_client swaps "python" in the
