@@ -1,9 +1,9 @@
-# make demo | make test | make bench   (each creates .venv first when it is missing or stale)
+# make demo | make test | make bench | make figures   (each creates .venv first when it is missing or stale)
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test bench figures clean
 
 setup: $(VENV)/.installed
 
@@ -17,6 +17,9 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest -q tests
+
+figures: setup
+	$(PY) -m scripts.make_figures
 
 bench: setup
 	$(PY) -m benchmarks.deepfool

@@ -67,6 +67,7 @@ def save_nad_curve(path, indices, accuracy, title):
     ax.plot(indices, 100 * np.asarray(accuracy, dtype=float), marker="o", ms=3)
     ax.axhline(50, color="gray", lw=0.8, ls="--")
     ax.set_xscale("symlog", linthresh=10)
+    ax.set_xlim(-0.5, 1.3 * max(indices) + 1)  # no empty negative half of the symlog axis
     ax.set_xlabel("NAD index")
     ax.set_ylabel("test accuracy (%)")
     ax.set_ylim(40, 101)

@@ -1,0 +1,151 @@
+"""Regenerate every figure of the README into docs/figures/ from the shipped checkpoints, the
+bundled MNIST sample and the precomputed NADs of nads/.
+
+Groups (--only, comma-separated; default all):
+  margins      swarm plots of the four shipped LeNets (margins measured here, --samples)
+  frequency    flip / low_pass / high_pass / cutoff_low on MNIST digits and photographs
+  nads         the first NADs of every architecture with a file in nads/
+  directional  accuracy on D(v) over a Fourier grid (LogReg, LeNet) and along NAD indices (LeNet)
+
+The directional-bias sweeps reuse the CSVs of Results/directional_bias/<Arch>/ (written by
+scripts.directional_bias with the same settings) and train only the missing directions (LeNet:
+30-150 s each on a CPU). Every run is seeded, so a rerun redraws the same images."""
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+
+from scripts.directional_bias import int_list
+from utils.cli import add_pgd_arguments, margin_parser, pgd_from_args, positive_int, run
+from utils.data import images_at, load_mnist
+from utils.directional_bias import LinearSetup, fourier_sweep, nad_sweep
+from utils.errors import UserError
+from utils.experiment import run_margin_experiment
+from utils.figures import frequency_figure, margin_panels, nads_figure, save_figure
+from utils.io import sha256
+from utils.linear_data import load_nads
+from utils.nad_plots import save_fourier_heatmap, save_nad_curve
+from utils.photos import PHOTOS, sample_photos
+from utils.projection import FLIP, IDENTITY
+from utils.training import pick_device
+
+from models import NAD_ARCHITECTURES
+
+GROUPS = ("margins", "frequency", "nads", "directional")
+# (experiment name, transform, robust, PGD transform): the four shipped LeNets
+MARGIN_RUNS = {"MNIST": (None, False, IDENTITY), "MNIST_flipped": ("flipped", False, FLIP),
+               "MNIST_robust": (None, True, IDENTITY),
+               "MNIST_flipped_robust": ("flipped", True, FLIP)}
+PHOTOS_224 = ("astronaut", "coffee")  # two: at one screen pixel per image pixel PNGs get large
+MNIST_DIGITS = (15, 6, 10, 7)  # test-set indices of the digits shown: a 0, 1, 2 and 3
+
+
+def measure_margins(name, args, device):
+    """Margins [21, samples] of the shipped LeNet of experiment ``name`` (run_margin_experiment,
+    as the margin scripts), written under ``args.results_dir``/figures."""
+    transform, robust, pgd_transform = MARGIN_RUNS[name]
+    parser = add_pgd_arguments(margin_parser("", ["LeNet"], "LeNet", 8, 1), eps=2.0)
+    margin_args = parser.parse_args(["--samples", str(args.samples), "--device", str(device),
+                                     "--results-dir", str(Path(args.results_dir) / "figures")])
+    out = run_margin_experiment(margin_args, "MNIST", transform=transform, robust=robust,
+                                attack=pgd_from_args(margin_args, pgd_transform))
+    return np.load(out / "margins.npy")
+
+
+def margin_figures(args, out_dir, device):
+    m = {name: measure_margins(name, args, device) for name in MARGIN_RUNS}
+    yield save_figure(margin_panels([
+        ("LeNet, MNIST", [(m["MNIST"], None, "tab:blue")]),
+        ("LeNet, flipped MNIST", [(m["MNIST_flipped"], None, "tab:orange")])]),
+        out_dir / "margins_mnist.png")
+    yield save_figure(margin_panels([
+        ("MNIST: standard vs robust LeNet (L2 PGD, eps 2)",
+         [(m["MNIST"], "standard", "tab:blue"), (m["MNIST_robust"], "robust", "tab:red")]),
+        ("flipped MNIST: standard vs robust LeNet",
+         [(m["MNIST_flipped"], "standard", "tab:orange"),
+          (m["MNIST_flipped_robust"], "robust", "tab:purple")])], log=True),
+        out_dir / "margins_robust.png")
+
+
+def frequency_figures(args, out_dir):
+    digits = images_at(load_mnist(args.data).test, list(MNIST_DIGITS))
+    yield save_figure(frequency_figure(digits, 14, "MNIST digits (28x28)"),
+                      out_dir / "frequency_mnist.png")
+    for size, names in ((32, PHOTOS), (224, PHOTOS_224)):
+        yield save_figure(frequency_figure(sample_photos(size, names), size // 2,
+                                           f"scikit-image photographs at {size}x{size}"),
+                          out_dir / f"frequency_photos_{size}.png")
+
+
+def available_nads():
+    """{arch: NADs [k, 1024]} for every architecture with a file in nads/, registry order."""
+    return {a: load_nads(p) for a in NAD_ARCHITECTURES
+            if (p := Path("nads") / f"{a}_NADs.npy").is_file()}
+
+
+def nad_figures(out_dir):
+    nads = available_nads()
+    missing = [a for a in NAD_ARCHITECTURES if a not in nads]
+    if missing:
+        print(f"no NAD file in nads/ for {', '.join(missing)}: left out of nads.png")
+    if not nads:
+        raise UserError("nads/ holds no <Arch>_NADs.npy; compute one with scripts.nad_computation")
+    yield save_figure(nads_figure(nads), out_dir / "nads.png")
+
+
+def directional_figures(args, out_dir, device):
+    setup = LinearSetup()  # the paper's: 10,000 + 10,000 samples, 20 epochs, seed 0
+    results = Path(args.results_dir) / "directional_bias"
+    for arch, step in (("LogReg", args.logreg_grid_step), ("LeNet", args.lenet_grid_step)):
+        freqs, acc = fourier_sweep(arch, step, setup, device, results / arch)
+        yield save_fourier_heatmap(out_dir / f"directional_bias_{arch}.png", freqs, acc,
+                                   f"{arch} on D(v), v = Fourier basis vector")
+    nads_path = Path("nads") / "LeNet_NADs.npy"
+    name = f"{nads_path} (sha256 {sha256(nads_path)[:12]})"
+    acc = nad_sweep("LeNet", load_nads(nads_path), name, args.nad_indices, setup, device,
+                    results / "LeNet")
+    order = np.argsort(args.nad_indices)
+    yield save_nad_curve(out_dir / "nad_indices_LeNet.png",
+                         [args.nad_indices[i] for i in order], [acc[i] for i in order],
+                         "LeNet on D(NAD_i), finite-difference NADs of nads/")
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out-dir", default="docs/figures")
+    p.add_argument("--results-dir", default="Results",
+                   help="margins go to RESULTS/figures/, sweeps to RESULTS/directional_bias/")
+    p.add_argument("--only", default=",".join(GROUPS), help="groups to draw, e.g. margins,nads")
+    p.add_argument("--samples", type=positive_int, default=100, help="margin samples (seed 0)")
+    p.add_argument("--data", choices=["auto", "full", "sample"], default="auto")
+    p.add_argument("--logreg-grid-step", type=positive_int, default=4,
+                   help="LogReg Fourier grid spacing (4: 8x8 grid)")
+    p.add_argument("--lenet-grid-step", type=positive_int, default=8,
+                   help="LeNet Fourier grid spacing (8: 4x4 grid)")
+    p.add_argument("--nad-indices", type=int_list, default=int_list("0-5,10,20,50,100,200,500,1000"),
+                   help="NAD indices of the LeNet curve")
+    p.add_argument("--device", default="cpu", help="cpu (default, reproducible) or cuda")
+    args = p.parse_args()
+    groups = [g.strip() for g in args.only.split(",") if g.strip()]
+    unknown = sorted(set(groups) - set(GROUPS))
+    if unknown or not groups:
+        raise UserError(f"unknown figure group {', '.join(unknown) or '(none)'}; choose from "
+                        f"{', '.join(GROUPS)}")
+    device = pick_device(args.device)
+    out_dir = Path(args.out_dir)
+    makers = {"margins": lambda: margin_figures(args, out_dir, device),
+              "frequency": lambda: frequency_figures(args, out_dir),
+              "nads": lambda: nad_figures(out_dir),
+              "directional": lambda: directional_figures(args, out_dir, device)}
+    for group in GROUPS:
+        if group in groups:
+            start = time.perf_counter()
+            for path in makers[group]():
+                print(f"wrote {path}")
+            print(f"{group}: {time.perf_counter() - start:.0f} s")
+
+
+if __name__ == "__main__":
+    run(main)
