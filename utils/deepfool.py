@@ -89,9 +89,12 @@ def _stem_gradients(model, x, classes, stem, jac):
     h = outputs[0]
     f = logits.gather(1, classes)
     diffs = f[:, 1:] - f[:, :1]
-    coords = [torch.autograd.grad(diffs[:, j].sum(), h, retain_graph=j < diffs.shape[1] - 1)[0]
-              .flatten(1) @ jac.T for j in range(diffs.shape[1])]
-    return logits.detach(), diffs.detach(), torch.stack(coords, dim=1)
+    # all K-1 backward passes in one vmapped call: row j of the batched grad_outputs selects
+    # f_j - f_orig of every sample
+    m = diffs.shape[1]
+    select = torch.eye(m, dtype=diffs.dtype, device=diffs.device)[:, None].expand(m, *diffs.shape)
+    (g,) = torch.autograd.grad(diffs, h, grad_outputs=select, is_grads_batched=True)
+    return logits.detach(), diffs.detach(), (g.flatten(2) @ jac.T).transpose(0, 1)
 
 
 def deepfool(model, images, subspace=None, num_classes=10, overshoot=0.02, max_iter=100,
