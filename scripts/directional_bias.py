@@ -6,24 +6,12 @@ import argparse
 from pathlib import Path
 
 from models import NAD_ARCHITECTURES
-from utils.cli import positive_int, run
+from utils.cli import int_list, positive_int, run
 from utils.directional_bias import (LinearSetup, fourier_sweep, nad_sweep,
                                     train_on_direction)
-from utils.io import save_json, sha256
-from utils.linear_data import fourier_direction, load_nads, nad_direction
+from utils.io import save_json
+from utils.linear_data import fourier_direction, load_nads, nad_direction, nads_label
 from utils.training import pick_device
-
-
-def int_list(text):
-    """'0,1,2,10-12' -> [0, 1, 2, 10, 11, 12]."""
-    out = []
-    try:
-        for part in text.split(","):
-            a, _, b = part.partition("-")
-            out += list(range(int(a), int(b) + 1)) if b else [int(a)]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a list like 0,1,2,10-20") from None
-    return out
 
 
 def pair(text):
@@ -62,7 +50,7 @@ def main():
     nads_path = Path(args.nads or Path("nads") / f"{args.arch}_NADs.npy")
     uses_nads = args.nad_index is not None or args.nad_indices is not None
     nads = load_nads(nads_path) if uses_nads else None
-    nads_name = f"{nads_path} (sha256 {sha256(nads_path)[:12]})" if uses_nads else None
+    nads_name = nads_label(nads_path) if uses_nads else None
 
     if args.fourier_grid:
         freqs, acc = fourier_sweep(args.arch, args.grid_step, setup, device, out_dir)

@@ -16,15 +16,14 @@ from pathlib import Path
 
 import numpy as np
 
-from scripts.directional_bias import int_list
-from utils.cli import add_pgd_arguments, margin_parser, pgd_from_args, positive_int, run
+from utils.cli import (add_pgd_arguments, int_list, margin_parser, pgd_from_args,
+                       positive_int, run)
 from utils.data import images_at, load_mnist
 from utils.directional_bias import LinearSetup, fourier_sweep, nad_sweep
 from utils.errors import UserError
 from utils.experiment import run_margin_experiment
 from utils.figures import frequency_figure, margin_panels, nads_figure, save_figure
-from utils.io import sha256
-from utils.linear_data import load_nads
+from utils.linear_data import load_nads, nads_label
 from utils.nad_plots import save_fourier_heatmap, save_nad_curve
 from utils.photos import PHOTOS, sample_photos
 from utils.projection import FLIP, IDENTITY
@@ -102,8 +101,7 @@ def directional_figures(args, out_dir, device):
         yield save_fourier_heatmap(out_dir / f"directional_bias_{arch}.png", freqs, acc,
                                    f"{arch} on D(v), v = Fourier basis vector")
     nads_path = Path("nads") / "LeNet_NADs.npy"
-    name = f"{nads_path} (sha256 {sha256(nads_path)[:12]})"
-    acc = nad_sweep("LeNet", load_nads(nads_path), name, args.nad_indices, setup, device,
+    acc = nad_sweep("LeNet", load_nads(nads_path), nads_label(nads_path), args.nad_indices, setup, device,
                     results / "LeNet")
     order = np.argsort(args.nad_indices)
     yield save_nad_curve(out_dir / "nad_indices_LeNet.png",

@@ -149,12 +149,19 @@ def test_run_killed_under_one_process_resumes_under_two(tmp_path, single_process
                            single_process_toy)
 
 
-@pytest.fixture(scope="module")
-def single_process_margins(tmp_path_factory, request):
-    out = tmp_path_factory.mktemp("single")
+def run_once_in_process(tmp_path_factory, request, script, args, out_flag):
+    """Run ``scripts.<script> args out_flag DIR`` in this process (once per module, for the
+    fixtures below); returns DIR."""
+    out = tmp_path_factory.mktemp(script)
     monkeypatch = pytest.MonkeyPatch()
     request.addfinalizer(monkeypatch.undo)
-    assert run_script("margin_mnist", MARGINS + ["--results-dir", str(out)], monkeypatch) == 0
+    assert run_script(script, args + [out_flag, str(out)], monkeypatch) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def single_process_margins(tmp_path_factory, request):
+    out = run_once_in_process(tmp_path_factory, request, "margin_mnist", MARGINS, "--results-dir")
     return out / "margin_MNIST" / "LeNet"
 
 
@@ -254,11 +261,7 @@ NADS = ["--arch", "LeNet", "--networks", "24", "--k", "5", "--method", "autograd
 
 @pytest.fixture(scope="module")
 def single_process_nads(tmp_path_factory, request):
-    out = tmp_path_factory.mktemp("nads_single")
-    monkeypatch = pytest.MonkeyPatch()
-    request.addfinalizer(monkeypatch.undo)
-    assert run_script("nad_computation", NADS + ["--out-dir", str(out)], monkeypatch) == 0
-    return out
+    return run_once_in_process(tmp_path_factory, request, "nad_computation", NADS, "--out-dir")
 
 
 def assert_same_nads(a, b):

@@ -107,6 +107,18 @@ def pgd_from_args(args, transform):
     return L2PGD(args.eps, args.pgd_steps, step, transform, True, args.projection)
 
 
+def int_list(text):
+    """'0,1,2,10-12' -> [0, 1, 2, 10, 11, 12]."""
+    out = []
+    try:
+        for part in text.split(","):
+            a, _, b = part.partition("-")
+            out += list(range(int(a), int(b) + 1)) if b else [int(a)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a list like 0,1,2,10-20") from None
+    return out
+
+
 def run(main):
     """Run ``main()``; a UserError becomes one line on stderr and exit status 2.
 

@@ -136,18 +136,18 @@ def deepfool(model, images, subspace=None, num_classes=10, overshoot=0.02, max_i
             with torch.no_grad():
                 final[active] = model(x).argmax(dim=1)
             break
-        logits, diffs, w = gradients(x, classes[active])
+        # pw [b, K-1, m]: the projected gradients P w_k in orthonormal coordinates
+        logits, diffs, pw = gradients(x, classes[active])
         pred = logits.argmax(dim=1)
         crossed = pred != label[active]
         if crossed.any():
             done = active[crossed]
             iterations[done], final[done] = step, pred[crossed]
             keep = ~crossed
-            active, diffs, w = active[keep], diffs[keep], w[keep]
+            active, diffs, pw = active[keep], diffs[keep], pw[keep]
             if len(active) == 0:
                 break
 
-        pw = w  # [b, K-1, m]: P w in some orthonormal coordinates
         norms = pw.norm(dim=2)
         distance = diffs.abs() / norms
         distance = torch.where(norms > 0, distance, torch.full_like(distance, float("inf")))

@@ -13,7 +13,7 @@ import torch  # noqa: E402
 
 from .dct import cutoff_low, flip, high_pass, low_pass  # noqa: E402
 from .io import atomic_write  # noqa: E402
-from .nad_plots import fourier_energy  # noqa: E402
+from .nad_plots import draw_nad  # noqa: E402
 from .plots import swarm_plot  # noqa: E402
 
 DPI = 90
@@ -100,10 +100,7 @@ def nads_figure(nads_by_arch, count=6, size=1.15):
     for r, (arch, nads) in enumerate(nads_by_arch.items()):
         side = int(round(np.sqrt(nads.shape[1])))
         for i in range(count):
-            img = nads[i].reshape(side, side)
-            vmax = np.abs(img).max()
-            axes[2 * r, i].imshow(img, cmap="BrBG", vmin=-vmax, vmax=vmax)
-            axes[2 * r + 1, i].imshow(fourier_energy(img), cmap="magma")
+            draw_nad(axes[2 * r, i], axes[2 * r + 1, i], nads[i].reshape(side, side))
             if r == 0:
                 axes[0, i].set_title(f"NAD {i}", fontsize=8)
         axes[2 * r, 0].set_ylabel(f"{arch}\npixels", fontsize=8)

@@ -12,6 +12,7 @@ import torch
 from torch.utils.data import TensorDataset
 
 from .errors import UserError
+from .io import sha256
 
 
 def fourier_direction(k1, k2, shape=(1, 32, 32)):
@@ -41,6 +42,12 @@ def load_nads(path):
         raise UserError(f"the NAD file {path} does not exist; compute it with "
                         f"'python -m scripts.nad_computation' or pass --nads PATH") from None
     return nads.astype(np.float32)
+
+
+def nads_label(path):
+    """How a sweep names the NAD file it used: the path and the start of its sha256. Sweeps
+    resume only on the same label, so every caller must build it here."""
+    return f"{path} (sha256 {sha256(path)[:12]})"
 
 
 def nad_direction(nads, index, shape=(1, 32, 32)):

@@ -21,6 +21,14 @@ def fourier_energy(image):
     return np.abs(np.fft.fftshift(np.fft.fft2(image))) ** 2
 
 
+def draw_nad(ax_pixels, ax_fourier, image):
+    """One NAD ``image`` [H, W]: in pixel space on ``ax_pixels`` (diverging colours symmetric
+    around 0) and its Fourier energy on ``ax_fourier`` (zero frequency in the centre)."""
+    vmax = np.abs(image).max()
+    ax_pixels.imshow(image, cmap="BrBG", vmin=-vmax, vmax=vmax)
+    ax_fourier.imshow(fourier_energy(image), cmap="magma")
+
+
 def save_nad_figure(path, nads, singular_values, count=8, title=None):
     """The first ``count`` NADs [k, H*W] in pixel space (top row, diverging colours symmetric
     around 0) and their Fourier energy (bottom row, zero frequency in the centre)."""
@@ -28,11 +36,8 @@ def save_nad_figure(path, nads, singular_values, count=8, title=None):
     side = int(round(np.sqrt(nads.shape[1])))
     fig, axes = plt.subplots(2, count, figsize=(1.7 * count, 3.7), dpi=120, squeeze=False)
     for i in range(count):
-        img = nads[i].reshape(side, side)
-        vmax = np.abs(img).max()
-        axes[0, i].imshow(img, cmap="BrBG", vmin=-vmax, vmax=vmax)
+        draw_nad(axes[0, i], axes[1, i], nads[i].reshape(side, side))
         axes[0, i].set_title(f"NAD {i}\nsv {singular_values[i]:.3g}", fontsize=8)
-        axes[1, i].imshow(fourier_energy(img), cmap="magma")
         for ax in axes[:, i]:
             ax.set_xticks([])
             ax.set_yticks([])

@@ -2,7 +2,7 @@
 (bundled in its wheel, read offline), centre-cropped to a square and resized to the side of
 CIFAR-10 (32) or ImageNet (224) images."""
 import torch
-import torch.nn.functional as F
+import torchvision.transforms.functional as TF
 
 from .errors import UserError
 
@@ -25,11 +25,6 @@ def sample_photos(size, names=PHOTOS):
         img = torch.as_tensor(loader()).float().div(255.0)  # [H, W, 3] uint8 -> [0, 1]
         if img.ndim == 2:
             img = img[..., None].expand(-1, -1, 3)
-        img = img.permute(2, 0, 1)[:3]
-        h, w = img.shape[1:]
-        side = min(h, w)
-        top, left = (h - side) // 2, (w - side) // 2
-        square = img[:, top:top + side, left:left + side]
-        out.append(F.interpolate(square[None], size=(size, size), mode="bilinear",
-                                 antialias=True, align_corners=False)[0].clamp(0, 1))
+        square = TF.center_crop(img.permute(2, 0, 1)[:3], min(img.shape[:2]))
+        out.append(TF.resize(square, [size, size], antialias=True).clamp(0, 1))
     return torch.stack(out)
