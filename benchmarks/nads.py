@@ -1,15 +1,16 @@
-"""NAD estimation for LeNet: the vectorised implementation (one torch.func.vmap call over the
-stacked parameters of many networks) against a one-network-at-a-time loop, in the same run,
-on the same seed, checking that both give the same gradients.
+"""NAD estimation for LeNet: the vectorised implementation (networks drawn straight into
+stacked parameters, then one torch.func.vmap call over them) against a one-network-at-a-time
+loop (build a module, take its gradient), in the same run, on the same seed, checking that
+both give the same gradients.
 
 Both finite differences (the paper's method, step 100) and autograd are measured; each time
 covers what ``utils.nads.iter_gradients`` does: drawing the networks, then their gradients.
 Finite differences are compute-bound (every network already sees a batch of 2,048 perturbed
 inputs) and vectorising them over networks does not pay on a CPU, so the library loops over
-networks for them by default; autograd (one input per network) is where vmap is used, and the
-last line is its speedup.
+networks for them by default; autograd (one input per network) is where vectorising pays,
+and the last line is its speedup.
 
-    python -m benchmarks.nads [--fd-networks 64] [--autograd-networks 512]
+    python -m benchmarks.nads [--fd-networks 16] [--autograd-networks 2048]
 """
 import argparse
 import time
@@ -17,6 +18,7 @@ import time
 import torch
 
 from models import build_nad_model
+from utils.nad_computation import default_networks_per_pass
 from utils.nads import evaluation_point, iter_gradients
 
 
@@ -45,12 +47,13 @@ def compare(method, networks, batch_size, passes):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--fd-networks", type=int, default=64)
-    p.add_argument("--autograd-networks", type=int, default=512)
+    p.add_argument("--fd-networks", type=int, default=16)
+    p.add_argument("--autograd-networks", type=int, default=2048)
     args = p.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
-    compare("fd", args.fd_networks, 8192, 64)
-    speedup = compare("autograd", args.autograd_networks, 8192, 256)
+    compare("fd", args.fd_networks, 8192, 16)
+    speedup = compare("autograd", args.autograd_networks, 8192,
+                      default_networks_per_pass("LeNet", "autograd"))
     print(f"speedup: {speedup:.2f}x")
 
 

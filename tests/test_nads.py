@@ -11,8 +11,8 @@ from models import LogReg, build_nad_model
 from scripts import nad_computation
 from tests.nad_oracles import autograd_gradient_one, fd_gradient_one
 from utils.nad_computation import compute_nads, nad_paths
-from utils.nads import (autograd_gradients, build_networks, evaluation_point, fd_gradients,
-                        iter_gradients, network_seed, principal_directions, subspace_overlap)
+from utils.nads import (NetworkSampler, Stacked, autograd_gradients, build_networks,
+                        evaluation_point, fd_gradients, iter_gradients, network_seed, principal_directions, subspace_overlap)
 from utils.cli import run
 from utils.io import save_torch
 
@@ -105,6 +105,34 @@ def test_networks_do_not_depend_on_grouping_nor_touch_the_global_rng():
                                                     networks_per_pass=2)])
     torch.testing.assert_close(tail, grouped[5:], rtol=1e-5, atol=1e-8)
     assert network_seed(4, 0) != network_seed(4, 1) != network_seed(5, 1)
+
+
+@pytest.mark.parametrize("arch,fast", [("LogReg", True), ("LeNet", True), ("VGG11", False)])
+def test_sampled_networks_equal_networks_built_one_by_one(arch, fast):
+    """The sampler replays the uniform initialisation of LogReg and LeNet straight into the
+    stack; VGG11 (normal init in its constructor) must take the slow path. Both must give the
+    networks that build_networks gives, also when a smaller call reuses the storage."""
+    build = lambda: build_nad_model(arch)  # noqa: E731
+    seed, start = np.random.SeedSequence().generate_state(2) % 10_000
+    sample = NetworkSampler(build, int(seed))
+    for first, count in ((int(start), 5), (int(start) + 9, 3)):
+        nets = sample(first, count)
+        oracle = Stacked.of(build_networks(build, int(seed), first, count))
+        assert len(nets) == count
+        for name, value in {**oracle.params, **oracle.buffers}.items():
+            assert torch.equal({**nets.params, **nets.buffers}[name], value), name
+    assert hasattr(torch.Tensor, "uniform_") and "uniform_" not in torch.Tensor.__dict__
+    assert (sample.recorded is not None) == fast
+
+
+def test_recording_the_initialisation_restores_torch_when_the_build_fails():
+    def broken():
+        nn.Linear(3, 1)
+        raise RuntimeError("broken constructor")
+    with pytest.raises(RuntimeError, match="broken constructor"):
+        NetworkSampler(broken, 0)
+    assert "uniform_" not in torch.Tensor.__dict__
+    torch.empty(3).uniform_()
 
 
 def test_networks_with_several_outputs_are_refused():

@@ -36,12 +36,12 @@ def default_networks_per_pass(arch, method):
     """Networks evaluated together by one vmap call. Finite differences are compute-bound
     (2,048 inputs per network already make a large batch) and measured slower when vectorised
     on a CPU (benchmarks/nads.py), so they loop over networks; autograd of one input per
-    network is overhead-bound and vmaps 64 small networks at a time (one above a million
+    network is overhead-bound and vmaps 256 small networks at a time (one above a million
     parameters)."""
     if method == "fd":
         return 1
     params = sum(p.numel() for p in build_nad_model(arch).parameters())
-    return 64 if params <= 1_000_000 else 1
+    return 256 if params <= 1_000_000 else 1
 
 
 def nad_paths(out_dir, arch):
