@@ -96,6 +96,7 @@ def _uniform_draws(build):
     layers is such a sequence of ``Tensor.uniform_`` calls; they are seen by wrapping that
     method while the network is built."""
     draws, uniform = [], torch.Tensor.uniform_
+    own = torch.Tensor.__dict__.get("uniform_")  # None: inherited from torch's C base class
 
     def recording_uniform(t, low=0.0, high=1.0, **kwargs):
         draws.append((t.data_ptr(), low, high))
@@ -105,7 +106,10 @@ def _uniform_draws(build):
         with torch.random.fork_rng(devices=[]):
             model = build().eval()
     finally:
-        del torch.Tensor.uniform_  # uncovers the method of torch's C base class again
+        if own is None:
+            del torch.Tensor.uniform_
+        else:
+            torch.Tensor.uniform_ = own
     names = {p.data_ptr(): name for name, p in model.named_parameters()}
     if not all(ptr in names for ptr, _, _ in draws):
         return None
