@@ -101,8 +101,8 @@ def directional_figures(args, out_dir, device):
         yield save_fourier_heatmap(out_dir / f"directional_bias_{arch}.png", freqs, acc,
                                    f"{arch} on D(v), v = Fourier basis vector")
     nads_path = Path("nads") / "LeNet_NADs.npy"
-    acc = nad_sweep("LeNet", load_nads(nads_path), nads_label(nads_path), args.nad_indices, setup, device,
-                    results / "LeNet")
+    acc = nad_sweep("LeNet", load_nads(nads_path), nads_label(nads_path), args.nad_indices,
+                    setup, device, results / "LeNet")
     order = np.argsort(args.nad_indices)
     yield save_nad_curve(out_dir / "nad_indices_LeNet.png",
                          [args.nad_indices[i] for i in order], [acc[i] for i in order],
@@ -122,7 +122,8 @@ def main():
                    help="LogReg Fourier grid spacing (4: 8x8 grid)")
     p.add_argument("--lenet-grid-step", type=positive_int, default=8,
                    help="LeNet Fourier grid spacing (8: 4x4 grid)")
-    p.add_argument("--nad-indices", type=int_list, default=int_list("0-5,10,20,50,100,200,500,1000"),
+    p.add_argument("--nad-indices", type=int_list,
+                   default=int_list("0-5,10,20,50,100,200,500,1000"),
                    help="NAD indices of the LeNet curve")
     p.add_argument("--device", default="cpu", help="cpu (default, reproducible) or cuda")
     args = p.parse_args()

@@ -12,7 +12,8 @@ from scripts import nad_computation
 from tests.nad_oracles import autograd_gradient_one, fd_gradient_one
 from utils.nad_computation import compute_nads, nad_paths
 from utils.nads import (NetworkSampler, Stacked, autograd_gradients, build_networks,
-                        evaluation_point, fd_gradients, iter_gradients, network_seed, principal_directions, subspace_overlap)
+                        evaluation_point, fd_gradients, iter_gradients, network_seed,
+                        principal_directions, subspace_overlap)
 from utils.cli import run
 from utils.io import save_torch
 

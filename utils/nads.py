@@ -190,7 +190,8 @@ def _check_one_output(nets, x0):
         out = nets.one(*nets.network(0), x0.unsqueeze(0)) if isinstance(nets, Stacked) \
             else nets[0](x0.unsqueeze(0))
     if out.shape != (1, 1):
-        raise ValueError(f"NADs need networks with one output; this one gives {tuple(out.shape[1:])}")
+        raise ValueError(f"NADs need networks with one output; this one gives "
+                         f"{tuple(out.shape[1:])}")
 
 
 @torch.no_grad()
