@@ -72,6 +72,23 @@ def test_single_process_needs_no_process_group():
     assert distributed.shard(range(7)) == range(7)
 
 
+@pytest.mark.parametrize("gpus,expected", [(0, "cpu"), (1, "cpu"), (2, "cuda:1")])
+def test_processes_take_gpus_only_when_there_is_one_for_each(monkeypatch, gpus, expected):
+    """Rank 1 of 2 on a node with 0, 1 or 2 GPUs: 'auto' picks its own GPU or the CPU, and an
+    explicit 'cuda' without a GPU for every process is refused in one sentence."""
+    from utils.errors import UserError
+    from utils.training import pick_device
+    for name, value in {"WORLD_SIZE": "2", "LOCAL_WORLD_SIZE": "2", "LOCAL_RANK": "1"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: gpus)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: gpus > 0)
+    assert distributed.gpu_per_process() == (gpus >= 2)
+    assert str(pick_device("auto")) == expected
+    if gpus < 2:
+        with pytest.raises(UserError, match="more processes than"):
+            distributed.local_device("cuda")
+
+
 def test_single_process_batches_are_those_of_a_seeded_shuffled_dataloader():
     data = toy_task(n=96)
     seen = []

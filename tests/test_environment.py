@@ -27,3 +27,20 @@ def test_ci_runs_the_readme_test_command():
     assert "make test" in (ROOT / ".ci" / "run").read_text()
     readme = (ROOT / "README.md").read_text()
     assert readme.index("make demo") < 400 and readme.index("make test") < 400
+
+
+def test_git_commit_marks_uncommitted_changes(tmp_path, monkeypatch):
+    import subprocess
+
+    import utils.experiment as experiment
+    monkeypatch.setattr(experiment, "ROOT", tmp_path)
+    assert experiment.git_commit() == "unknown"  # not a git checkout
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(tmp_path)]
+    (tmp_path / "code.py").write_text("a = 1\n")
+    for args in [["init", "-q"], ["add", "code.py"], ["commit", "-qm", "c"]]:
+        subprocess.run(git + args, check=True)
+    head = subprocess.run(git + ["rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    (tmp_path / "notes.txt").write_text("untracked files do not count\n")
+    assert experiment.git_commit() == head
+    (tmp_path / "code.py").write_text("a = 2\n")
+    assert experiment.git_commit() == head + "-dirty"

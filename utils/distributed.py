@@ -3,7 +3,8 @@
 ``torchrun --nproc_per_node=N -m scripts.NAME ...`` (or ``python -m torch.distributed.run``)
 starts N processes with RANK, LOCAL_RANK and WORLD_SIZE in their environment. :func:`init`
 then joins them into one process group: NCCL for CUDA tensors and gloo for CPU tensors
-(``"cpu:gloo,cuda:nccl"``; plain gloo on machines without CUDA). A plain ``python -m ...``
+(``"cpu:gloo,cuda:nccl"``; plain gloo where this node has fewer GPUs than processes, e.g.
+CPU-only runs). A plain ``python -m ...``
 run (no WORLD_SIZE, or WORLD_SIZE=1) never touches ``torch.distributed``: every helper below
 then answers as for rank 0 of 1 and returns its input unchanged.
 
@@ -19,10 +20,18 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from .errors import UserError
+
 
 def launched():
     """True when this process was started by torchrun with more than one process."""
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def gpu_per_process():
+    """True when this node has a GPU for each of its processes (torchrun's LOCAL_WORLD_SIZE;
+    a plain run needs one GPU)."""
+    return int(os.environ.get("LOCAL_WORLD_SIZE", "1")) <= torch.cuda.device_count()
 
 
 def init():
@@ -30,7 +39,7 @@ def init():
 
     Returns True when this process is one of several, False for a single-process run."""
     if launched() and not dist.is_initialized():
-        if torch.cuda.is_available():
+        if gpu_per_process():  # every rank takes the same branch: same backends
             torch.cuda.set_device(local_rank())
             dist.init_process_group("cpu:gloo,cuda:nccl")
         else:
@@ -71,6 +80,10 @@ def local_device(device):
     """``device`` with the GPU of this process: 'cuda' becomes 'cuda:LOCAL_RANK' under torchrun."""
     device = torch.device(device)
     if device.type == "cuda" and device.index is None and launched():
+        if not gpu_per_process():
+            raise UserError(f"this node runs more processes than its {torch.cuda.device_count()} "
+                            f"GPU(s); start at most that many with torchrun --nproc_per_node, "
+                            f"or use --device cpu")
         return torch.device("cuda", local_rank())
     return device
 

@@ -36,10 +36,15 @@ def default_checkpoint(data_name, model_name):
 
 
 def git_commit():
+    """The commit of the code that runs, with '-dirty' when tracked files differ from it."""
+    def git(*args):
+        out = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10)
+        return out.stdout.strip() if out.returncode == 0 else None
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
-                             text=True, timeout=10)
-        return out.stdout.strip() if out.returncode == 0 else "unknown"
+        commit = git("rev-parse", "HEAD")
+        if commit is None:
+            return "unknown"
+        return commit + ("-dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
 

@@ -25,6 +25,7 @@ variance along NAD i is ``eigenvals[i] ** 2 / (N - 1)``.
 """
 import copy
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -194,6 +195,18 @@ def _check_one_output(nets, x0):
                          f"{tuple(out.shape[1:])}")
 
 
+@contextmanager
+def _no_tf32():
+    """Turn off TF32 convolutions (cuDNN's default on recent GPUs) for the block: their
+    10-bit mantissa would add noise of about 1e-3 of f to f(x0 + h e) - f(x0 - h e)."""
+    before = torch.backends.cudnn.allow_tf32
+    torch.backends.cudnn.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32 = before
+
+
 @torch.no_grad()
 def fd_gradients(models, x0, step=100.0, batch_size=8192, vectorize=True):
     """Central finite-difference estimates of grad(-f) at ``x0`` [C, H, W] for every network.
@@ -212,11 +225,12 @@ def fd_gradients(models, x0, step=100.0, batch_size=8192, vectorize=True):
     # pixels per pass: each gives two inputs, evaluated by every network of the pass
     pixels = max(1, batch_size // (2 * (len(nets) if isinstance(nets, Stacked) else 1)))
     diff = torch.empty(len(nets), d, dtype=x0.dtype, device=x0.device)
-    for i in range(0, d, pixels):
-        e = eye[i:i + pixels]
-        out = forward(torch.cat([x0 + step * e, x0 - step * e]))
-        plus, minus = out.chunk(2, dim=1)
-        diff[:, i:i + len(e)] = plus - minus
+    with _no_tf32():
+        for i in range(0, d, pixels):
+            e = eye[i:i + pixels]
+            out = forward(torch.cat([x0 + step * e, x0 - step * e]))
+            plus, minus = out.chunk(2, dim=1)
+            diff[:, i:i + len(e)] = plus - minus
     return -diff / (2 * step)
 
 

@@ -55,10 +55,11 @@ class TrainConfig:
 
 
 def pick_device(name="auto"):
-    """'auto' -> CUDA when available, else CPU; otherwise the named device. Under torchrun,
-    'auto' and 'cuda' mean this process's GPU, cuda:LOCAL_RANK."""
+    """'auto' -> CUDA when there is a GPU for this process, else CPU; otherwise the named device.
+    Under torchrun, 'auto' and 'cuda' mean this process's GPU, cuda:LOCAL_RANK."""
     if name == "auto":
-        return distributed.local_device("cuda" if torch.cuda.is_available() else "cpu")
+        gpu = torch.cuda.is_available() and distributed.gpu_per_process()
+        return distributed.local_device("cuda" if gpu else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise UserError(f"device {name} was asked for but CUDA is not available; use --device cpu")
     return distributed.local_device(name)
