@@ -1,7 +1,9 @@
 """The CUDA code paths against the CPU ones (skipped on machines without a GPU, such as CI).
 
 Each fast path runs on both devices on the same random input; float64 results must agree to
-rounding, float32 script results to what TF32 and reordered reductions allow."""
+rounding, float32 script results to what TF32 and reordered reductions allow.
+``TEST_CUDA_DEVICE=cpu pytest tests/test_cuda.py`` runs them with the CPU standing in for the
+GPU, to check the tests themselves on a machine without one."""
 import json
 import os
 
@@ -20,8 +22,9 @@ from utils.projection import FLIP, sample_norms
 from utils.subspaces import DCTBlock
 from utils.training import TrainConfig, evaluate, train
 
-pytestmark = pytest.mark.skipif(not torch.cuda.is_available() and "TEST_CUDA_DEVICE" not in os.environ,
-                                reason="needs a CUDA GPU")
+pytestmark = pytest.mark.skipif(
+    not torch.cuda.is_available() and "TEST_CUDA_DEVICE" not in os.environ,
+    reason="needs a CUDA GPU")
 CUDA = torch.device(os.environ.get("TEST_CUDA_DEVICE", "cuda"))
 
 

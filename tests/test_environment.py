@@ -39,7 +39,8 @@ def test_git_commit_marks_uncommitted_changes(tmp_path, monkeypatch):
     (tmp_path / "code.py").write_text("a = 1\n")
     for args in [["init", "-q"], ["add", "code.py"], ["commit", "-qm", "c"]]:
         subprocess.run(git + args, check=True)
-    head = subprocess.run(git + ["rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    head = subprocess.run(git + ["rev-parse", "HEAD"], capture_output=True,
+                          text=True).stdout.strip()
     (tmp_path / "notes.txt").write_text("untracked files do not count\n")
     assert experiment.git_commit() == head
     (tmp_path / "code.py").write_text("a = 2\n")
