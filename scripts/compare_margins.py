@@ -20,8 +20,10 @@ def main():
         print(f"{s:<20} {ma:9.3f} {mb:7.3f} {r:9.2f}")
     print(f"share at DeepFool's iteration cap: reference {100 * c['share_at_cap_reference']:.1f}%"
           f", other {100 * c['share_at_cap_other']:.1f}%")
+    low, high = c["ratio_interval_at_smallest"]
     print(f"smallest reference median in {c['subspaces'][c['smallest']]}: "
-          f"ratio {c['ratio_at_smallest']:.2f}")
+          f"ratio {c['ratio_at_smallest']:.2f} (95% paired bootstrap over the samples: "
+          f"{low:.2f}-{high:.2f})")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ import torch
 import torch.nn as nn
 
 from utils.errors import UserError
-from utils.margin_compare import compare_margins
+from utils.margin_compare import compare_margins, ratio_interval
 from utils.margins import margin_distribution
 from utils.subspaces import diagonal_blocks
 
@@ -26,8 +26,31 @@ def test_compare_margins_summarises_two_runs_on_the_same_samples(tmp_path):
     np.testing.assert_allclose(c["ratio"], med_b / med_a)
     assert c["smallest"] == int(np.argmin(med_a)) and len(c["ratio"]) == len(ma) == 3
     assert c["ratio_at_smallest"] == pytest.approx(med_b[c["smallest"]] / med_a[c["smallest"]])
+    low, high = c["ratio_interval_at_smallest"]
+    assert 0 < low <= high  # its agreement with a plain bootstrap: the test below
     assert c["share_at_cap_reference"] == 0.0  # a linear model is crossed in one step
 
     _run(tmp_path / "c", 1, images, [5, 4, 3, 2, 1, 0])
     with pytest.raises(UserError, match="different samples"):
         compare_margins(tmp_path / "a", tmp_path / "c")
+
+
+def test_ratio_interval_agrees_with_a_plain_bootstrap_loop():
+    """scipy's vectorised paired bootstrap against a loop that resamples sample indices."""
+    rng = np.random.default_rng(7)
+    reference = rng.lognormal(1.0, 0.4, 600)
+    other = 1.5 * reference * rng.lognormal(0.0, 0.3, 600)  # paired with the reference
+    low, high = ratio_interval(reference, other, resamples=4000, seed=1)
+    boots = []
+    for _ in range(4000):
+        i = rng.integers(0, 600, 600)
+        boots.append(np.median(other[i]) / np.median(reference[i]))
+    oracle_low, oracle_high = np.percentile(boots, [2.5, 97.5])
+    point = np.median(other) / np.median(reference)
+    assert low < point < high
+    assert low == pytest.approx(oracle_low, abs=0.02) and high == pytest.approx(oracle_high,
+                                                                                 abs=0.02)
+    # pairing matters: resampling the two models independently gives a wider interval
+    unpaired = [np.median(other[rng.integers(0, 600, 600)]) /
+                np.median(reference[rng.integers(0, 600, 600)]) for _ in range(4000)]
+    assert np.subtract(*np.percentile(unpaired, [97.5, 2.5])) > high - low
