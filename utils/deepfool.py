@@ -129,24 +129,21 @@ def deepfool(model, images, subspace=None, num_classes=10, overshoot=0.02, max_i
     final = label.clone()
     active = torch.arange(len(x0), device=x0.device)
     for step in range(max_iter + 1):
-        if len(active) == 0:
-            break
-        x = x0[active] + (1 + overshoot) * r[active]
-        if step == max_iter:  # out of iterations: only the final label is still needed
+        if step > 0:
+            # has the last move carried a sample across? A forward pass without gradients
+            # settles it, so that the gradients are only computed for samples still moving
+            # (at step 0 every sample is its clean image, still labelled `label`)
             with torch.no_grad():
-                final[active] = model(x).argmax(dim=1)
-            break
-        # pw [b, K-1, m]: the projected gradients P w_k in orthonormal coordinates
-        logits, diffs, pw = gradients(x, classes[active])
-        pred = logits.argmax(dim=1)
-        crossed = pred != label[active]
-        if crossed.any():
+                pred = model(x0[active] + (1 + overshoot) * r[active]).argmax(dim=1)
+            crossed = pred != label[active]
             done = active[crossed]
             iterations[done], final[done] = step, pred[crossed]
-            keep = ~crossed
-            active, diffs, pw = active[keep], diffs[keep], pw[keep]
-            if len(active) == 0:
-                break
+            active = active[~crossed]
+        if step == max_iter or len(active) == 0:
+            break
+        x = x0[active] + (1 + overshoot) * r[active]
+        # pw [b, K-1, m]: the projected gradients P w_k in orthonormal coordinates
+        _, diffs, pw = gradients(x, classes[active])
 
         norms = pw.norm(dim=2)
         distance = diffs.abs() / norms
