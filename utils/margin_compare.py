@@ -40,8 +40,9 @@ def compare_margins(reference, other):
     Returns a dict: medians_reference, medians_other, ratio (lists over subspaces,
     low -> high frequency), smallest (index of the reference's smallest median),
     ratio_at_smallest with its 95 % paired bootstrap interval ratio_interval_at_smallest (see
-    :func:`ratio_interval`; the subspace is kept fixed), and share_at_cap_reference / share_at_cap_other (fraction of
-    (subspace, sample) pairs where DeepFool stopped at its iteration cap)."""
+    :func:`ratio_interval`; the subspace is kept fixed), and share_at_cap_reference /
+    share_at_cap_other (fraction of (subspace, sample) pairs where DeepFool stopped at its
+    iteration cap)."""
     (info_a, m_a, it_a), (info_b, m_b, it_b) = _load(reference), _load(other)
     if info_a.get("sample_indices") != info_b.get("sample_indices") or m_a.shape != m_b.shape \
             or info_a.get("subspaces") != info_b.get("subspaces"):
