@@ -36,16 +36,16 @@ class DeepFoolResult:
 
 
 def _class_gradients(model, x, classes):
-    """Logits [b, n] at x and the gradients [b, K-1, C, H, W] of f_k - f_orig for the K
-    classes [b, K] of each sample (column 0 is the original class). One backward per class,
-    each over the whole batch: samples do not interact in eval mode."""
+    """f_k - f_orig [b, K-1] at x and their gradients [b, K-1, C, H, W], for the K classes
+    [b, K] of each sample (column 0 is the original class). One backward per class, each over
+    the whole batch: samples do not interact in eval mode."""
     x = x.detach().requires_grad_(True)
     logits = model(x)
     f = logits.gather(1, classes)
     diffs = f[:, 1:] - f[:, :1]
     grads = [torch.autograd.grad(diffs[:, j].sum(), x, retain_graph=j < diffs.shape[1] - 1)[0]
              for j in range(diffs.shape[1])]
-    return logits.detach(), diffs.detach(), torch.stack(grads, dim=1)
+    return diffs.detach(), torch.stack(grads, dim=1)
 
 
 def _capture(module):
@@ -94,7 +94,7 @@ def _stem_gradients(model, x, classes, stem, jac):
     m = diffs.shape[1]
     select = torch.eye(m, dtype=diffs.dtype, device=diffs.device)[:, None].expand(m, *diffs.shape)
     (g,) = torch.autograd.grad(diffs, h, grad_outputs=select, is_grads_batched=True)
-    return logits.detach(), diffs.detach(), (g.flatten(2) @ jac.T).transpose(0, 1)
+    return diffs.detach(), (g.flatten(2) @ jac.T).transpose(0, 1)
 
 
 def deepfool(model, images, subspace=None, num_classes=10, overshoot=0.02, max_iter=100,
@@ -109,8 +109,8 @@ def deepfool(model, images, subspace=None, num_classes=10, overshoot=0.02, max_i
         project = subspace.project if subspace is not None else (lambda t: t)
 
         def gradients(x, cls):  # projected gradients, flattened: [b, K-1, D]
-            logits, diffs, w = _class_gradients(model, x, cls)
-            return logits, diffs, project(w).flatten(2)
+            diffs, w = _class_gradients(model, x, cls)
+            return diffs, project(w).flatten(2)
         to_image = lambda v: v.view(-1, *shape)  # noqa: E731
     else:
         basis = (subspace.basis(x0.dtype) if subspace is not None
@@ -129,21 +129,21 @@ def deepfool(model, images, subspace=None, num_classes=10, overshoot=0.02, max_i
     final = label.clone()
     active = torch.arange(len(x0), device=x0.device)
     for step in range(max_iter + 1):
+        x = x0[active] + (1 + overshoot) * r[active]
         if step > 0:
             # has the last move carried a sample across? A forward pass without gradients
             # settles it, so that the gradients are only computed for samples still moving
             # (at step 0 every sample is its clean image, still labelled `label`)
             with torch.no_grad():
-                pred = model(x0[active] + (1 + overshoot) * r[active]).argmax(dim=1)
+                pred = model(x).argmax(dim=1)
             crossed = pred != label[active]
             done = active[crossed]
             iterations[done], final[done] = step, pred[crossed]
-            active = active[~crossed]
+            active, x = active[~crossed], x[~crossed]
         if step == max_iter or len(active) == 0:
             break
-        x = x0[active] + (1 + overshoot) * r[active]
         # pw [b, K-1, m]: the projected gradients P w_k in orthonormal coordinates
-        _, diffs, pw = gradients(x, classes[active])
+        diffs, pw = gradients(x, classes[active])
 
         norms = pw.norm(dim=2)
         distance = diffs.abs() / norms
