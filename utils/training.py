@@ -164,6 +164,8 @@ def train(model, dataset, config, device, state_path=None, resume=False, attack=
                 model.eval()
                 x = attack(model, x, y).detach()
             net.train()
+            # the original code evaluates the schedule one batch later, at epoch + (i + 1) / n;
+            # kept as it is so that the shipped checkpoints stay reproducible
             for group in opt.param_groups:
                 group["lr"] = config.lr_at(epoch + i / steps_per_epoch)
             with torch.autocast(device.type, enabled=amp):
