@@ -45,3 +45,15 @@ def test_training_learns_and_resume_gives_the_same_model(tmp_path):
     resumed = train(LeNet(), data, config, "cpu", state_path=tmp_path / "state.pt", resume=True)
     for a, b in zip(straight.parameters(), resumed.parameters()):
         torch.testing.assert_close(a, b)
+
+
+def test_training_leaves_the_global_random_numbers_to_the_attack():
+    """The data order has its own generators: a training run without an attack draws nothing
+    from torch's global generator, so adversarial training's random starts depend only on the
+    seed and on the attack."""
+    model, data = LeNet(), _task(n=128)
+    torch.manual_seed(0)
+    expected = torch.rand(5)
+    torch.manual_seed(0)
+    train(model, data, TrainConfig(epochs=3, batch_size=64), "cpu")
+    torch.testing.assert_close(torch.rand(5), expected, rtol=0, atol=0)

@@ -149,9 +149,12 @@ def train(model, dataset, config, device, state_path=None, resume=False, attack=
     # the order of each epoch depends only on (seed, epoch), so a resumed run is identical
     sampler = EpochShuffle(dataset, num_replicas=world, rank=distributed.rank(),
                            seed=config.seed * 100003)
+    # the loader's own generator: without one, every epoch would draw its workers' base seed
+    # from torch's global generator and so shift the PGD random starts of adversarial training
     loader = DataLoader(dataset, batch_size=config.batch_size // world, sampler=sampler,
                         num_workers=workers, pin_memory=device.type == "cuda",
-                        persistent_workers=workers > 0)
+                        persistent_workers=workers > 0,
+                        generator=torch.Generator().manual_seed(config.seed))
     steps_per_epoch = len(loader)
     for epoch in range(start, config.epochs):
         sampler.set_epoch(epoch)
@@ -165,7 +168,7 @@ def train(model, dataset, config, device, state_path=None, resume=False, attack=
                 x = attack(model, x, y).detach()
             net.train()
             # the original code evaluates the schedule one batch later, at epoch + (i + 1) / n;
-            # kept as it is so that the shipped checkpoints stay reproducible
+            # kept as it is: the shipped checkpoints were trained with it
             for group in opt.param_groups:
                 group["lr"] = config.lr_at(epoch + i / steps_per_epoch)
             with torch.autocast(device.type, enabled=amp):
