@@ -43,7 +43,12 @@ def save_json(path, obj):
 
 
 def save_torch(path, obj):
-    return atomic_write(path, lambda tmp: torch.save(obj, tmp))
+    # through a file object: torch.save names the records inside its zip after a path it is
+    # given, and the temporary name would make equal objects give files of different hashes
+    def write(tmp):
+        with open(tmp, "wb") as f:
+            torch.save(obj, f)
+    return atomic_write(path, write)
 
 
 def sha256(path):
