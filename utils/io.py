@@ -27,28 +27,27 @@ def atomic_write(path, write):
     return path
 
 
-def save_npy(path, array):
+def _write_through_file(path, mode, dump):
+    """Atomically write ``path`` by calling ``dump(f)`` on the opened temporary file. Through a
+    file object rather than its name: torch.save names the records inside its zip after a path
+    it is given, and the temporary name would make equal objects give files of different
+    hashes."""
     def write(tmp):
-        with open(tmp, "wb") as f:
-            np.save(f, array)
+        with open(tmp, mode) as f:
+            dump(f)
     return atomic_write(path, write)
+
+
+def save_npy(path, array):
+    return _write_through_file(path, "wb", lambda f: np.save(f, array))
 
 
 def save_json(path, obj):
-    def write(tmp):
-        with open(tmp, "w") as f:
-            json.dump(obj, f, indent=2)
-            f.write("\n")
-    return atomic_write(path, write)
+    return _write_through_file(path, "w", lambda f: f.write(json.dumps(obj, indent=2) + "\n"))
 
 
 def save_torch(path, obj):
-    # through a file object: torch.save names the records inside its zip after a path it is
-    # given, and the temporary name would make equal objects give files of different hashes
-    def write(tmp):
-        with open(tmp, "wb") as f:
-            torch.save(obj, f)
-    return atomic_write(path, write)
+    return _write_through_file(path, "wb", lambda f: torch.save(obj, f))
 
 
 def sha256(path):
