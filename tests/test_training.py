@@ -57,3 +57,17 @@ def test_training_leaves_the_global_random_numbers_to_the_attack():
     torch.manual_seed(0)
     train(model, data, TrainConfig(epochs=3, batch_size=64), "cpu")
     torch.testing.assert_close(torch.rand(5), expected, rtol=0, atol=0)
+
+
+def test_every_rank_draws_its_own_random_numbers(monkeypatch):
+    """A single process (rank 0) keeps the configured seed; under torchrun every rank gets its
+    own, so ranks do not repeat each other's augmentations and PGD random starts."""
+    from utils import distributed
+    from utils.training import rank_seed
+    seeds = []
+    for r in range(4):
+        monkeypatch.setattr(distributed, "rank", lambda r=r: r)
+        seeds.append(rank_seed(7))
+    assert seeds[0] == 7 and len(set(seeds)) == 4
+    draws = [torch.rand(3, generator=torch.Generator().manual_seed(s)) for s in seeds]
+    assert all(not torch.equal(draws[0], d) for d in draws[1:])

@@ -10,7 +10,8 @@ parallel with DistributedDataParallel. ``config.batch_size`` stays the GLOBAL ba
 process draws (:class:`EpochShuffle`, a DistributedSampler), dealt out so that the W local
 batches of step i together make the single-process batch i. The learning-rate schedule,
 gradient clipping (of the averaged gradient) and hence the parameters are those of a
-single-process run, up to rounding. Rank 0 alone writes the resume state and shows the
+single-process run, up to rounding, except where randomness enters: each rank draws its own
+augmentations and PGD random starts (:func:`rank_seed`). Rank 0 alone writes the resume state and shows the
 progress bar (its own share's loss and accuracy); the state holds the bare model (no
 ``module.`` prefix), so a run resumes under any number of processes.
 """
@@ -97,6 +98,13 @@ class EpochShuffle(DistributedSampler):
         return iter(order[self.rank:self.total_size:self.num_replicas])
 
 
+def rank_seed(seed):
+    """This process's seed: ``seed`` itself in a single-process run and on rank 0, another one
+    on every other rank of a torchrun launch, so that ranks do not draw the same random
+    augmentations (the loader's workers) or PGD random starts."""
+    return seed + 1_000_003 * distributed.rank()  # CPU generators keep only 32 bits of a seed
+
+
 def _load_state(state_path, config):
     """The resume state at ``state_path`` (read by rank 0, sent to all), or None."""
     state = None
@@ -154,7 +162,11 @@ def train(model, dataset, config, device, state_path=None, resume=False, attack=
     loader = DataLoader(dataset, batch_size=config.batch_size // world, sampler=sampler,
                         num_workers=workers, pin_memory=device.type == "cuda",
                         persistent_workers=workers > 0,
-                        generator=torch.Generator().manual_seed(config.seed))
+                        generator=torch.Generator().manual_seed(rank_seed(config.seed)))
+    if distributed.rank() > 0:
+        # every rank was seeded alike; without this, rank r's PGD random starts would repeat
+        # rank 0's noise on other samples
+        torch.manual_seed(rank_seed(config.seed))
     steps_per_epoch = len(loader)
     for epoch in range(start, config.epochs):
         sampler.set_epoch(epoch)
