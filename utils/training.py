@@ -11,9 +11,9 @@ process draws (:class:`EpochShuffle`, a DistributedSampler), dealt out so that t
 batches of step i together make the single-process batch i. The learning-rate schedule,
 gradient clipping (of the averaged gradient) and hence the parameters are those of a
 single-process run, up to rounding, except where randomness enters: each rank draws its own
-augmentations and PGD random starts (:func:`rank_seed`). Rank 0 alone writes the resume state and shows the
-progress bar (its own share's loss and accuracy); the state holds the bare model (no
-``module.`` prefix), so a run resumes under any number of processes.
+augmentations and PGD random starts (:func:`rank_seed`). Rank 0 alone writes the resume state
+and shows the progress bar (its own share's loss and accuracy); the state holds the bare model
+(no ``module.`` prefix), so a run resumes under any number of processes.
 """
 from dataclasses import asdict, dataclass
 from pathlib import Path
