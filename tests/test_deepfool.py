@@ -3,7 +3,7 @@ import torch
 
 from models import LeNet, TransformLayer
 from tests.oracles import deepfool_one
-from utils.deepfool import deepfool
+from utils.deepfool import deepfool, first_step
 from utils.subspaces import DCTBlock
 
 
@@ -74,3 +74,23 @@ def test_stem_jacobian_refuses_a_stem_behind_a_nonlinearity():
     with pytest.raises(ValueError, match="not an affine function"):
         deepfool(model, torch.rand(2, 1, 28, 28, dtype=torch.float64),
                  DCTBlock(0, 8, 1, 28, 28), stem=model.conv2)
+
+
+def test_a_shared_first_step_gives_the_same_result():
+    """The first step computed once and passed to every subspace (as utils/margins.py does)
+    equals DeepFool computing it itself, with and without a stem."""
+    net = _model(5)
+    model = torch.nn.Sequential(TransformLayer([0.1307], [0.3081]).double(), net).eval()
+    images = torch.rand(7, 1, 28, 28, dtype=torch.float64)
+    for stem in [None, net.conv1]:
+        first = first_step(model, images, stem=stem)
+        for block in [DCTBlock(1, 8, 1, 28, 28), DCTBlock(19, 8, 1, 28, 28)]:
+            shared = deepfool(model, images, block, max_iter=50, stem=stem, start=first)
+            own = deepfool(model, images, block, max_iter=50, stem=stem)
+            assert torch.equal(shared.iterations, own.iterations)
+            assert torch.equal(shared.final_label, own.final_label)
+            torch.testing.assert_close(shared.perturbation, own.perturbation, rtol=1e-12,
+                                       atol=1e-14)
+    with pytest.raises(ValueError, match="other images or with another stem"):
+        deepfool(model, images, DCTBlock(1, 8, 1, 28, 28), stem=net.conv1,
+                 start=first_step(model, images))

@@ -54,3 +54,22 @@ def test_ratio_interval_agrees_with_a_plain_bootstrap_loop():
     unpaired = [np.median(other[rng.integers(0, 600, 600)]) /
                 np.median(reference[rng.integers(0, 600, 600)]) for _ in range(4000)]
     assert np.subtract(*np.percentile(unpaired, [97.5, 2.5])) > high - low
+
+
+def test_first_steps_are_shared_between_subspaces_and_change_nothing(tmp_path, monkeypatch):
+    """margin_distribution computes DeepFool's first step once per batch, not once per batch
+    and subspace, and gets the margins of a run that recomputes it (no cache)."""
+    import utils.margins as margins
+    calls = []
+    real = margins.first_step
+    monkeypatch.setattr(margins, "first_step", lambda *a, **k: calls.append(1) or real(*a, **k))
+    torch.manual_seed(3)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10)).double()
+    images = torch.rand(5, 1, 8, 8, dtype=torch.float64)
+    subspaces = diagonal_blocks(4, 2, 1, 8, 8)
+    shared = margin_distribution(model, images, subspaces, tmp_path / "a", {}, batch_size=2)
+    assert len(calls) == 3  # batches of 2, 2 and 1
+    monkeypatch.setattr(margins, "FIRST_STEP_CACHE_BYTES", 0)
+    recomputed = margin_distribution(model, images, subspaces, tmp_path / "b", {}, batch_size=2)
+    assert len(calls) == 3 + 3 * len(subspaces)
+    np.testing.assert_array_equal(shared, recomputed)

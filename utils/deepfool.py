@@ -14,6 +14,11 @@ orthonormal basis and ``A = dh/dz`` [S, k] the stem's Jacobian along it (measure
 pushing the basis images through the model). This is the same step in exact arithmetic; it
 skips the backward pass through the stem, which for LeNet's one-channel first convolution is
 most of the cost of a step on a CPU (see benchmarks/deepfool.py).
+
+``start``: the first step of every subspace is taken at the clean images, so its class
+gradients do not depend on the subspace. :func:`first_step` computes them once; passing its
+result to :func:`deepfool` for each subspace of the same images gives the same result as
+computing them again (utils/margins.py does this).
 """
 from dataclasses import dataclass
 
@@ -33,19 +38,6 @@ class DeepFoolResult:
     def margin(self):
         """L2 norm of the perturbation, [B]."""
         return self.perturbation.flatten(1).norm(dim=1)
-
-
-def _class_gradients(model, x, classes):
-    """f_k - f_orig [b, K-1] at x and their gradients [b, K-1, C, H, W], for the K classes
-    [b, K] of each sample (column 0 is the original class). One backward per class, each over
-    the whole batch: samples do not interact in eval mode."""
-    x = x.detach().requires_grad_(True)
-    logits = model(x)
-    f = logits.gather(1, classes)
-    diffs = f[:, 1:] - f[:, :1]
-    grads = [torch.autograd.grad(diffs[:, j].sum(), x, retain_graph=j < diffs.shape[1] - 1)[0]
-             for j in range(diffs.shape[1])]
-    return diffs.detach(), torch.stack(grads, dim=1)
 
 
 def _capture(module):
@@ -78,50 +70,84 @@ def stem_jacobian(model, stem, basis, shape):
     return jac
 
 
-def _stem_gradients(model, x, classes, stem, jac):
-    """As :func:`_class_gradients`, but the gradients are those of the stem's output, mapped to
-    subspace coordinates [b, K-1, k] through ``jac`` [k, S]."""
-    outputs, handle = _capture(stem)
-    try:
-        logits = model(x.detach().requires_grad_(True))
-    finally:
-        handle.remove()
-    h = outputs[0]
+def _gradients(model, x, classes, stem=None):
+    """f_k - f_orig [b, K-1] at x for the K classes [b, K] of each sample (column 0 is the
+    original class), and their gradients [b, K-1, ...] with respect to x or, with a ``stem``,
+    to the stem's output. Samples do not interact in eval mode, so each class is one backward
+    pass over the whole batch."""
+    x = x.detach().requires_grad_(True)
+    if stem is None:
+        logits, wrt = model(x), x
+    else:
+        outputs, handle = _capture(stem)
+        try:
+            logits = model(x)
+        finally:
+            handle.remove()
+        wrt = outputs[0]
     f = logits.gather(1, classes)
     diffs = f[:, 1:] - f[:, :1]
-    # all K-1 backward passes in one vmapped call: row j of the batched grad_outputs selects
-    # f_j - f_orig of every sample
     m = diffs.shape[1]
-    select = torch.eye(m, dtype=diffs.dtype, device=diffs.device)[:, None].expand(m, *diffs.shape)
-    (g,) = torch.autograd.grad(diffs, h, grad_outputs=select, is_grads_batched=True)
-    return diffs.detach(), (g.flatten(2) @ jac.T).transpose(0, 1)
+    if stem is None:
+        grads = torch.stack([torch.autograd.grad(diffs[:, j].sum(), x, retain_graph=j < m - 1)[0]
+                             for j in range(m)], dim=1)
+    else:
+        # all K-1 backward passes in one vmapped call: row j of the batched grad_outputs
+        # selects f_j - f_orig of every sample
+        select = torch.eye(m, dtype=diffs.dtype, device=diffs.device)[:, None].expand(m, *diffs.shape)
+        (g,) = torch.autograd.grad(diffs, wrt, grad_outputs=select, is_grads_batched=True)
+        grads = g.transpose(0, 1)
+    return diffs.detach(), grads
+
+
+@dataclass
+class FirstStep:
+    """DeepFool's first step at clean images [B, ...], the same for every subspace:
+    ``classes`` [B, K] (the K top classes of the clean logits, column 0 the label), ``diffs``
+    [B, K-1] (f_k - f_label) and ``grads`` [B, K-1, ...], their gradients with respect to the
+    input, or to the output of ``stem`` when there is one."""
+    classes: torch.Tensor
+    diffs: torch.Tensor
+    grads: torch.Tensor
+    stem: object = None
+
+
+def first_step(model, images, num_classes=10, stem=None):
+    """The :class:`FirstStep` of ``images`` [B, C, H, W] (see :func:`deepfool`)."""
+    with torch.no_grad():
+        clean = model(images)
+    classes = clean.argsort(dim=1, descending=True)[:, :min(num_classes, clean.shape[1])]
+    diffs, grads = _gradients(model, images, classes, stem)
+    return FirstStep(classes, diffs, grads, stem)
 
 
 def deepfool(model, images, subspace=None, num_classes=10, overshoot=0.02, max_iter=100,
-             stem=None):
+             stem=None, start=None):
     """Batched DeepFool of ``images`` [B, C, H, W] against ``model`` (in eval mode, mapping
     images to logits), restricted to ``subspace`` (anything with ``project(x)`` over the last
     three axes, e.g. a :class:`utils.subspaces.DCTBlock`; None for the whole input space).
-    ``stem``: see the module docstring (needs ``subspace.basis()``)."""
+    ``stem``: see the module docstring (needs ``subspace.basis()``).
+    ``start``: :func:`first_step` of the same images, model, ``num_classes`` and ``stem``
+    (computed here when None)."""
     x0 = images.detach()
     shape = x0.shape[1:]
+    if start is None:
+        start = first_step(model, x0, num_classes, stem)
+    elif start.stem is not stem or len(start.classes) != len(x0):
+        raise ValueError("`start` was computed for other images or with another stem")
     if stem is None:
         project = subspace.project if subspace is not None else (lambda t: t)
-
-        def gradients(x, cls):  # projected gradients, flattened: [b, K-1, D]
-            diffs, w = _class_gradients(model, x, cls)
-            return diffs, project(w).flatten(2)
+        to_coords = lambda w: project(w).flatten(2)  # noqa: E731
         to_image = lambda v: v.view(-1, *shape)  # noqa: E731
     else:
         basis = (subspace.basis(x0.dtype) if subspace is not None
                  else torch.eye(shape.numel(), dtype=x0.dtype)).to(x0.device)
         jac = stem_jacobian(model, stem, basis, shape)
-        gradients = lambda x, cls: _stem_gradients(model, x, cls, stem, jac)  # noqa: E731
+        # the stem's gradients are stored class-major (a [K-1, b] tensor seen as [b, K-1]):
+        # multiplying in that layout spares a copy of them
+        to_coords = lambda g: (g.transpose(0, 1).flatten(2) @ jac.T).transpose(0, 1)  # noqa: E731
         to_image = lambda v: (v @ basis.T).view(-1, *shape)  # noqa: E731
-    with torch.no_grad():
-        clean = model(x0)
-    k = min(num_classes, clean.shape[1])
-    classes = clean.argsort(dim=1, descending=True)[:, :k]
+    classes = start.classes
     label = classes[:, 0]
 
     r = torch.zeros_like(x0)
@@ -129,11 +155,11 @@ def deepfool(model, images, subspace=None, num_classes=10, overshoot=0.02, max_i
     final = label.clone()
     active = torch.arange(len(x0), device=x0.device)
     for step in range(max_iter + 1):
-        x = x0[active] + (1 + overshoot) * r[active]
         if step > 0:
             # has the last move carried a sample across? A forward pass without gradients
             # settles it, so that the gradients are only computed for samples still moving
             # (at step 0 every sample is its clean image, still labelled `label`)
+            x = x0[active] + (1 + overshoot) * r[active]
             with torch.no_grad():
                 pred = model(x).argmax(dim=1)
             crossed = pred != label[active]
@@ -142,8 +168,10 @@ def deepfool(model, images, subspace=None, num_classes=10, overshoot=0.02, max_i
             active, x = active[~crossed], x[~crossed]
         if step == max_iter or len(active) == 0:
             break
+        diffs, grads = ((start.diffs, start.grads) if step == 0 else
+                        _gradients(model, x, classes[active], stem))
         # pw [b, K-1, m]: the projected gradients P w_k in orthonormal coordinates
-        diffs, pw = gradients(x, classes[active])
+        pw = to_coords(grads)
 
         norms = pw.norm(dim=2)
         distance = diffs.abs() / norms

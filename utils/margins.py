@@ -20,21 +20,34 @@ import torch
 from tqdm import tqdm
 
 from . import distributed
-from .deepfool import deepfool
+from .deepfool import deepfool, first_step
 from .io import save_json, save_npy
 from .plots import save_margin_plot
 
 DEEPFOOL_DEFAULTS = {"num_classes": 10, "overshoot": 0.02, "max_iter": 100, "stem": None}
 
 
-def _subspace_margins(model, images, subspace, batch_size, device, df_args):
+# DeepFool's first step is the same for every subspace (utils.deepfool.first_step): it is kept
+# between subspaces when all batches' first steps fit in this many bytes, else recomputed
+FIRST_STEP_CACHE_BYTES = 2 ** 30
+
+
+def _subspace_margins(model, images, subspace, batch_size, device, df_args, first_steps):
+    """Margins and iterations [n] of ``images`` in ``subspace``; ``first_steps``: a dict
+    (batch start -> FirstStep) shared between the subspaces of a run."""
     df_args = dict(df_args)
     if df_args.get("stem"):  # the name of a submodule (JSON-able, unlike the module)
         df_args["stem"] = model.get_submodule(df_args["stem"])
     margins, iterations = [], []
     for start in range(0, len(images), batch_size):
         batch = images[start:start + batch_size].to(device)
-        res = deepfool(model, batch, subspace, **df_args)
+        first = first_steps.get(start)
+        if first is None:
+            first = first_step(model, batch, df_args["num_classes"], df_args["stem"])
+            batches = -(-len(images) // batch_size)
+            if first.grads.element_size() * first.grads.numel() * batches <= FIRST_STEP_CACHE_BYTES:
+                first_steps[start] = first
+        res = deepfool(model, batch, subspace, start=first, **df_args)
         margins.append(res.margin.cpu())
         iterations.append(res.iterations.cpu())
     if not margins:  # an empty shard (fewer samples than processes)
@@ -71,11 +84,13 @@ def margin_distribution(model, images, subspaces, out_dir, run_info, batch_size=
     mine = distributed.shard(images)
     started = time.time()
     bar = tqdm(list(enumerate(subspaces)), desc="subspaces", disable=not distributed.is_main())
+    first_steps = {}
     for i, subspace in bar:
         if i in done:
             continue
         bar.set_postfix(subspace=str(subspace))
-        m, it = _subspace_margins(model, mine, subspace, batch_size, device, df_args)
+        m, it = _subspace_margins(model, mine, subspace, batch_size, device, df_args,
+                                  first_steps)
         rows = distributed.gather_concat(np.stack([m, it.astype(np.float32)]), axis=1)
         if distributed.is_main():
             save_npy(_partial_file(partial, i), rows)  # [2, N]: margins, iterations
