@@ -94,9 +94,10 @@ def _gradients(model, x, classes, stem=None):
     else:
         # all K-1 backward passes in one vmapped call: row j of the batched grad_outputs
         # selects f_j - f_orig of every sample
-        select = torch.eye(m, dtype=diffs.dtype, device=diffs.device)[:, None].expand(m, *diffs.shape)
+        eye = torch.eye(m, dtype=diffs.dtype, device=diffs.device)
+        select = eye[:, None].expand(m, *diffs.shape)
         (g,) = torch.autograd.grad(diffs, wrt, grad_outputs=select, is_grads_batched=True)
-        grads = g.transpose(0, 1)
+        grads = g.transpose(0, 1)  # a view: stored class-major, [K-1, b, ...]
     return diffs.detach(), grads
 
 
@@ -128,7 +129,7 @@ def deepfool(model, images, subspace=None, num_classes=10, overshoot=0.02, max_i
     three axes, e.g. a :class:`utils.subspaces.DCTBlock`; None for the whole input space).
     ``stem``: see the module docstring (needs ``subspace.basis()``).
     ``start``: :func:`first_step` of the same images, model, ``num_classes`` and ``stem``
-    (computed here when None)."""
+    (computed here when None); its classes are the ones used."""
     x0 = images.detach()
     shape = x0.shape[1:]
     if start is None:
