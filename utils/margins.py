@@ -4,6 +4,8 @@ Outputs in ``out_dir``: ``margins.npy`` [n_subspaces, N] (L2 norm of the minimal
 found, in the model's input space), ``iterations.npy`` [n_subspaces, N] (DeepFool steps;
 ``max_iter`` means the boundary was not reached), ``margins.png`` and ``run.json``.
 Each finished subspace is kept in ``out_dir/partial/`` so that an interrupted run resumes there.
+DeepFool's first step, taken at the clean images, is computed once per batch and shared by all
+subspaces (when the batches' first steps fit in ``FIRST_STEP_CACHE_BYTES``).
 
 Under torchrun every process measures a contiguous shard of the N samples; the shards of each
 subspace are gathered on rank 0, which alone reads and writes ``out_dir``. A partial file
