@@ -72,9 +72,9 @@ def stem_jacobian(model, stem, basis, shape):
 
 def _gradients(model, x, classes, stem=None):
     """f_k - f_orig [b, K-1] at x for the K classes [b, K] of each sample (column 0 is the
-    original class), and their gradients [b, K-1, ...] with respect to x or, with a ``stem``,
-    to the stem's output. Samples do not interact in eval mode, so each class is one backward
-    pass over the whole batch."""
+    original class), and their gradients, class-major [K-1, b, ...], with respect to x or, with
+    a ``stem``, to the stem's output. Samples do not interact in eval mode, so each class is one
+    backward pass over the whole batch."""
     x = x.detach().requires_grad_(True)
     if stem is None:
         logits, wrt = model(x), x
@@ -90,14 +90,13 @@ def _gradients(model, x, classes, stem=None):
     m = diffs.shape[1]
     if stem is None:
         grads = torch.stack([torch.autograd.grad(diffs[:, j].sum(), x, retain_graph=j < m - 1)[0]
-                             for j in range(m)], dim=1)
+                             for j in range(m)])
     else:
         # all K-1 backward passes in one vmapped call: row j of the batched grad_outputs
         # selects f_j - f_orig of every sample
         eye = torch.eye(m, dtype=diffs.dtype, device=diffs.device)
         select = eye[:, None].expand(m, *diffs.shape)
-        (g,) = torch.autograd.grad(diffs, wrt, grad_outputs=select, is_grads_batched=True)
-        grads = g.transpose(0, 1)  # a view: stored class-major, [K-1, b, ...]
+        (grads,) = torch.autograd.grad(diffs, wrt, grad_outputs=select, is_grads_batched=True)
     return diffs.detach(), grads
 
 
@@ -105,8 +104,8 @@ def _gradients(model, x, classes, stem=None):
 class FirstStep:
     """DeepFool's first step at clean images [B, ...], the same for every subspace:
     ``classes`` [B, K] (the K top classes of the clean logits, column 0 the label), ``diffs``
-    [B, K-1] (f_k - f_label) and ``grads`` [B, K-1, ...], their gradients with respect to the
-    input, or to the output of ``stem`` when there is one."""
+    [B, K-1] (f_k - f_label) and ``grads`` [K-1, B, ...] (class-major), their gradients with
+    respect to the input, or to the output of ``stem`` when there is one."""
     classes: torch.Tensor
     diffs: torch.Tensor
     grads: torch.Tensor
@@ -138,15 +137,13 @@ def deepfool(model, images, subspace=None, num_classes=10, overshoot=0.02, max_i
         raise ValueError("`start` was computed for other images or with another stem")
     if stem is None:
         project = subspace.project if subspace is not None else (lambda t: t)
-        to_coords = lambda w: project(w).flatten(2)  # noqa: E731
+        to_coords = lambda w: project(w).flatten(2).transpose(0, 1)  # noqa: E731
         to_image = lambda v: v.view(-1, *shape)  # noqa: E731
     else:
         basis = (subspace.basis(x0.dtype) if subspace is not None
                  else torch.eye(shape.numel(), dtype=x0.dtype)).to(x0.device)
         jac = stem_jacobian(model, stem, basis, shape)
-        # the stem's gradients are stored class-major (a [K-1, b] tensor seen as [b, K-1]):
-        # multiplying in that layout spares a copy of them
-        to_coords = lambda g: (g.transpose(0, 1).flatten(2) @ jac.T).transpose(0, 1)  # noqa: E731
+        to_coords = lambda g: (g.flatten(2) @ jac.T).transpose(0, 1)  # noqa: E731
         to_image = lambda v: (v @ basis.T).view(-1, *shape)  # noqa: E731
     classes = start.classes
     label = classes[:, 0]
@@ -171,7 +168,9 @@ def deepfool(model, images, subspace=None, num_classes=10, overshoot=0.02, max_i
             break
         diffs, grads = ((start.diffs, start.grads) if step == 0 else
                         _gradients(model, x, classes[active], stem))
-        # pw [b, K-1, m]: the projected gradients P w_k in orthonormal coordinates
+        # pw [b, K-1, m]: the projected gradients P w_k in orthonormal coordinates (the
+        # gradients are class-major: one contiguous block per class, as the backward passes
+        # produce them)
         pw = to_coords(grads)
 
         norms = pw.norm(dim=2)

@@ -41,12 +41,12 @@ def _subspace_margins(model, images, subspace, batch_size, device, df_args, firs
     if df_args.get("stem"):  # the name of a submodule (JSON-able, unlike the module)
         df_args["stem"] = model.get_submodule(df_args["stem"])
     margins, iterations = [], []
+    batches = -(-len(images) // batch_size)
     for start in range(0, len(images), batch_size):
         batch = images[start:start + batch_size].to(device)
         first = first_steps.get(start)
         if first is None:
             first = first_step(model, batch, df_args["num_classes"], df_args["stem"])
-            batches = -(-len(images) // batch_size)
             if first.grads.element_size() * first.grads.numel() * batches <= FIRST_STEP_CACHE_BYTES:
                 first_steps[start] = first
         res = deepfool(model, batch, subspace, start=first, **df_args)
