@@ -3,7 +3,7 @@ import torch
 
 from models import LeNet, TransformLayer
 from tests.oracles import deepfool_one
-from utils.deepfool import deepfool, first_step
+from utils.deepfool import deepfool, first_step, stem_jacobian
 from utils.subspaces import DCTBlock
 
 
@@ -94,3 +94,34 @@ def test_a_shared_first_step_gives_the_same_result():
     with pytest.raises(ValueError, match="other images or with another stem"):
         deepfool(model, images, DCTBlock(1, 8, 1, 28, 28), stem=net.conv1,
                  start=first_step(model, images))
+
+
+def test_the_stem_probe_stops_at_the_stem_and_a_stem_called_twice_is_refused():
+    net = _model(6)
+    after_stem = []
+    net.fc3.register_forward_hook(lambda *args: after_stem.append(1))
+    basis = DCTBlock(3, 8, 1, 28, 28).basis()
+    jac = stem_jacobian(net, net.conv1, basis, (1, 28, 28))
+    assert jac.shape == (64, 6 * 28 * 28) and not after_stem
+    # the Jacobian is the stem's response to each basis image
+    with torch.no_grad():
+        expected = (net.conv1(basis.T.reshape(64, 1, 28, 28))
+                    - net.conv1(torch.zeros(1, 1, 28, 28, dtype=torch.float64))).flatten(1)
+    torch.testing.assert_close(jac, expected)
+
+    class Twice(torch.nn.Module):
+        """An affine 1x1 convolution applied twice in front of a LeNet."""
+        def __init__(self):
+            super().__init__()
+            self.scale = torch.nn.Conv2d(1, 1, 1).double()
+            self.net = _model(8)
+
+        def forward(self, x):
+            return self.net(self.scale(self.scale(x)))
+
+    with pytest.raises(ValueError, match="not called"):
+        stem_jacobian(net, torch.nn.Conv2d(1, 1, 1).double(), basis, (1, 28, 28))
+    twice = Twice().eval()
+    with pytest.raises(ValueError, match="exactly once"):
+        deepfool(twice, torch.rand(8, 1, 28, 28, dtype=torch.float64),
+                 DCTBlock(0, 8, 1, 28, 28), stem=twice.scale)

@@ -11,9 +11,9 @@ checked at ``x + (1 + overshoot) r``. The returned perturbation is ``(1 + oversh
 input (the first convolution, behind the normalisation layer). Gradients are then taken with
 respect to the stem's output ``h`` only, and ``P w = B A^T dh`` with ``B`` [D, k] the subspace's
 orthonormal basis and ``A = dh/dz`` [S, k] the stem's Jacobian along it (measured once by
-pushing the basis images through the model). This is the same step in exact arithmetic; it
-skips the backward pass through the stem, which for LeNet's one-channel first convolution is
-most of the cost of a step on a CPU (see benchmarks/deepfool.py).
+pushing the basis images through the model, stopping at the stem). This is the same step in
+exact arithmetic; it skips the backward pass through the stem, which for LeNet's one-channel
+first convolution is most of the cost of a step on a CPU (see benchmarks/deepfool.py).
 
 ``start``: the first step of every subspace is taken at the clean images, so its class
 gradients do not depend on the subspace. :func:`first_step` computes them once; passing its
@@ -46,6 +46,11 @@ def _capture(module):
     return outputs, module.register_forward_hook(lambda m, i, o: outputs.append(o))
 
 
+class _StemReached(Exception):
+    """Raised by a hook on the stem to end a forward pass that is only there for the stem's
+    output."""
+
+
 def stem_jacobian(model, stem, basis, shape):
     """A [k, S]: how the output of ``stem`` (S values per input) moves along each column of
     ``basis`` [D, k] (orthonormal basis images of the input of shape ``shape``). Raises
@@ -54,14 +59,22 @@ def stem_jacobian(model, stem, basis, shape):
     z = torch.randn(k, generator=torch.Generator().manual_seed(0), dtype=basis.dtype)
     probe = torch.cat([basis.new_zeros(1, basis.shape[0]), basis.T,
                        (basis @ z.to(basis.device))[None]]).view(k + 2, *shape)
-    outputs, handle = _capture(stem)
+    outputs = []
+
+    def keep_and_stop(module, inputs, output):
+        outputs.append(output)
+        raise _StemReached  # the rest of the model is not needed
+
+    handle = stem.register_forward_hook(keep_and_stop)
     try:
         with torch.no_grad():
             model(probe)
+    except _StemReached:
+        pass
     finally:
         handle.remove()
-    if len(outputs) != 1:
-        raise ValueError("the stem must be called exactly once per forward pass")
+    if not outputs:
+        raise ValueError("the stem is not called by the model's forward pass")
     h = outputs[0].flatten(1)
     jac = h[1:k + 1] - h[:1]
     predicted = h[0] + z.to(h) @ jac
@@ -84,6 +97,8 @@ def _gradients(model, x, classes, stem=None):
             logits = model(x)
         finally:
             handle.remove()
+        if len(outputs) != 1:
+            raise ValueError("the stem must be called exactly once per forward pass")
         wrt = outputs[0]
     f = logits.gather(1, classes)
     diffs = f[:, 1:] - f[:, :1]
