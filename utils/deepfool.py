@@ -40,15 +40,21 @@ class DeepFoolResult:
         return self.perturbation.flatten(1).norm(dim=1)
 
 
-def _capture(module):
-    """A forward hook that keeps ``module``'s outputs in a list: (list, handle)."""
-    outputs = []
-    return outputs, module.register_forward_hook(lambda m, i, o: outputs.append(o))
-
-
 class _StemReached(Exception):
     """Raised by a hook on the stem to end a forward pass that is only there for the stem's
     output."""
+
+
+def _capture(module, stop=False):
+    """A forward hook that keeps ``module``'s outputs in a list: (list, handle). ``stop``: the
+    hook also ends the forward pass there (raises :class:`_StemReached`)."""
+    outputs = []
+
+    def keep(m, i, o):
+        outputs.append(o)
+        if stop:
+            raise _StemReached  # the rest of the model is not needed
+    return outputs, module.register_forward_hook(keep)
 
 
 def stem_jacobian(model, stem, basis, shape):
@@ -59,13 +65,7 @@ def stem_jacobian(model, stem, basis, shape):
     z = torch.randn(k, generator=torch.Generator().manual_seed(0), dtype=basis.dtype)
     probe = torch.cat([basis.new_zeros(1, basis.shape[0]), basis.T,
                        (basis @ z.to(basis.device))[None]]).view(k + 2, *shape)
-    outputs = []
-
-    def keep_and_stop(module, inputs, output):
-        outputs.append(output)
-        raise _StemReached  # the rest of the model is not needed
-
-    handle = stem.register_forward_hook(keep_and_stop)
+    outputs, handle = _capture(stem, stop=True)
     try:
         with torch.no_grad():
             model(probe)

@@ -47,7 +47,7 @@ def _subspace_margins(model, images, subspace, batch_size, device, df_args, firs
         first = first_steps.get(start)
         if first is None:
             first = first_step(model, batch, df_args["num_classes"], df_args["stem"])
-            if first.grads.element_size() * first.grads.numel() * batches <= FIRST_STEP_CACHE_BYTES:
+            if first.grads.nbytes * batches <= FIRST_STEP_CACHE_BYTES:
                 first_steps[start] = first
         res = deepfool(model, batch, subspace, start=first, **df_args)
         margins.append(res.margin.cpu())
