@@ -4,8 +4,23 @@ Hold me tight! uses ``padding=2`` on 28x28 MNIST; the NAD paper uses ``padding=0
 inputs with one output. Both give a 16x5x5 feature map, so the parameter names and shapes are
 those of the authors' checkpoints.
 """
+import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+
+def max_pool2(x):
+    """``F.max_pool2d(x, 2)``: [..., H, W] -> [..., H // 2, W // 2], the same values.
+
+    Without autograd it is the maximum of the four strided views of ``x``, which on CPUs is
+    several times faster than PyTorch's pooling kernel (DeepFool's label checks and every
+    evaluation run through here). With autograd it is ``F.max_pool2d``, whose backward gives
+    each window's gradient to its first maximal element."""
+    if torch.is_grad_enabled() and x.requires_grad:
+        return F.max_pool2d(x, 2)
+    h, w = x.shape[-2] // 2 * 2, x.shape[-1] // 2 * 2
+    return torch.maximum(torch.maximum(x[..., 0:h:2, 0:w:2], x[..., 0:h:2, 1:w:2]),
+                         torch.maximum(x[..., 1:h:2, 0:w:2], x[..., 1:h:2, 1:w:2]))
 
 
 class LeNet(nn.Module):
@@ -19,8 +34,10 @@ class LeNet(nn.Module):
 
     def forward(self, x):
         """x [B, C, H, W] -> logits [B, num_classes]."""
-        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
-        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        # pooling before the ReLU is the same function and the same gradient as the papers'
+        # ReLU-then-pool (both are monotone), with a ReLU over 4x fewer values
+        x = F.relu(max_pool2(self.conv1(x)))
+        x = F.relu(max_pool2(self.conv2(x)))
         x = x.flatten(1)
         x = F.relu(self.fc1(x))
         x = F.relu(self.fc2(x))

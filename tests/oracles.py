@@ -42,6 +42,16 @@ def deepfool_one(model, image, basis=None, num_classes=10, overshoot=0.02, max_i
     return (1 + overshoot) * r_tot, loop_i, label, k_i
 
 
+def lenet_forward(net, x):
+    """The papers' LeNet forward, written as they wrote it (ReLU, then PyTorch's 2x2
+    max-pooling), with the parameters of ``net`` (a models.lenet.LeNet)."""
+    import torch.nn.functional as F
+    x = F.max_pool2d(F.relu(net.conv1(x)), 2)
+    x = F.max_pool2d(F.relu(net.conv2(x)), 2)
+    x = F.relu(net.fc1(x.flatten(1)))
+    return net.fc3(F.relu(net.fc2(x)))
+
+
 def dct_basis_1d(n):
     """The orthonormal DCT-II matrix from its textbook formula, in numpy float64."""
     m = np.array([[math.cos(math.pi * (2 * i + 1) * k / (2 * n)) for i in range(n)]

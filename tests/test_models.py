@@ -1,8 +1,11 @@
 import pytest
 import torch
+import torch.nn.functional as F
 
 from models import TransformFlippedLayer, TransformLayer, build_model
+from models.lenet import LeNet, max_pool2
 from tests.conftest import state_dict_from_compat
+from tests.oracles import lenet_forward
 from utils.checkpoints import load_weights, save_weights
 from utils.dct import flip
 from utils.errors import UserError
@@ -42,3 +45,31 @@ def test_normalisation_layers():
     # normalising flipped data = flipping normalised data (flip is linear)
     torch.testing.assert_close(flipped(flip(x)), flip(plain(x)), atol=1e-6, rtol=0)
     assert "mean" not in dict(flipped.state_dict())
+
+
+@pytest.mark.parametrize("shape", [(4, 6, 28, 28), (3, 16, 10, 10), (2, 3, 7, 9)])
+def test_max_pool2_equals_max_pool2d_with_and_without_autograd(shape):
+    x = torch.randn(shape).round(decimals=1)  # rounding makes ties within windows
+    x[..., :4, :4] = 0.5
+    with torch.no_grad():
+        assert torch.equal(max_pool2(x), F.max_pool2d(x, 2))
+    x.requires_grad_(True)
+    cotangent = torch.randn(F.max_pool2d(x, 2).shape)
+    (ours,) = torch.autograd.grad(max_pool2(x), x, cotangent)
+    (ref,) = torch.autograd.grad(F.max_pool2d(x, 2), x, cotangent)
+    assert torch.equal(ours, ref)
+
+
+@pytest.mark.parametrize("padding,side", [(2, 28), (0, 32)])
+def test_lenet_pool_then_relu_is_the_papers_relu_then_pool(padding, side):
+    torch.manual_seed(1)
+    net = LeNet(padding=padding, num_classes=10 if padding else 1).eval()
+    x = torch.rand(8, 1, side, side)
+    x[:4, :, :10] = 0  # flat regions: ties in the first convolution's output
+    with torch.no_grad():
+        assert torch.equal(net(x), lenet_forward(net, x))
+    x.requires_grad_(True)
+    cotangent = torch.randn(8, net.fc3.out_features)
+    (ours,) = torch.autograd.grad(net(x), x, cotangent)
+    (ref,) = torch.autograd.grad(lenet_forward(net, x), x, cotangent)
+    assert torch.equal(ours, ref)
