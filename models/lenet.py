@@ -35,7 +35,8 @@ class LeNet(nn.Module):
     def forward(self, x):
         """x [B, C, H, W] -> logits [B, num_classes]."""
         # pooling before the ReLU is the same function and the same gradient as the papers'
-        # ReLU-then-pool (both are monotone), with a ReLU over 4x fewer values
+        # ReLU-then-pool (a monotone function commutes with max), with a ReLU over 4x fewer
+        # values
         x = F.relu(max_pool2(self.conv1(x)))
         x = F.relu(max_pool2(self.conv2(x)))
         x = x.flatten(1)

@@ -3,6 +3,7 @@ import math
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 
 def deepfool_one(model, image, basis=None, num_classes=10, overshoot=0.02, max_iter=100):
@@ -45,7 +46,6 @@ def deepfool_one(model, image, basis=None, num_classes=10, overshoot=0.02, max_i
 def lenet_forward(net, x):
     """The papers' LeNet forward, written as they wrote it (ReLU, then PyTorch's 2x2
     max-pooling), with the parameters of ``net`` (a models.lenet.LeNet)."""
-    import torch.nn.functional as F
     x = F.max_pool2d(F.relu(net.conv1(x)), 2)
     x = F.max_pool2d(F.relu(net.conv2(x)), 2)
     x = F.relu(net.fc1(x.flatten(1)))
