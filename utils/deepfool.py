@@ -104,6 +104,8 @@ def _gradients(model, x, classes, stem=None):
     diffs = f[:, 1:] - f[:, :1]
     m = diffs.shape[1]
     if stem is None:
+        # one class at a time: a vmapped backward would hold the K-1 classes' intermediate
+        # gradients at once, K-1 times the memory on large models (ImageNet's ResNet50)
         grads = torch.stack([torch.autograd.grad(diffs[:, j].sum(), x, retain_graph=j < m - 1)[0]
                              for j in range(m)])
     else:
