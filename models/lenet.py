@@ -5,6 +5,7 @@ inputs with one output. Both give a 16x5x5 feature map, so the parameter names a
 those of the authors' checkpoints.
 """
 import torch
+import torch.autograd.forward_ad as forward_ad
 import torch.nn as nn
 import torch.nn.functional as F
 
@@ -12,11 +13,14 @@ import torch.nn.functional as F
 def max_pool2(x):
     """``F.max_pool2d(x, 2)``: [..., H, W] -> [..., H // 2, W // 2], the same values.
 
-    Without autograd it is the maximum of the four strided views of ``x``, which on CPUs is
-    several times faster than PyTorch's pooling kernel (DeepFool's label checks and every
-    evaluation run through here). With autograd it is ``F.max_pool2d``, whose backward gives
-    each window's gradient to its first maximal element."""
-    if torch.is_grad_enabled() and x.requires_grad:
+    When no derivative is taken it is the maximum of the four strided views of ``x``, which on
+    CPUs is several times faster than PyTorch's pooling kernel (DeepFool's label checks and
+    every evaluation run through here). When one is, in reverse mode (autograd, torch.func.grad)
+    or forward mode (torch.func.jvp/jacfwd, forward_ad), it is ``F.max_pool2d``, whose
+    derivative takes each window's first maximal element; ``torch.maximum`` would split it
+    between tied elements, which are common in the first layer on MNIST's flat background."""
+    if ((torch.is_grad_enabled() and x.requires_grad)
+            or forward_ad.unpack_dual(x).tangent is not None):
         return F.max_pool2d(x, 2)
     h, w = x.shape[-2] // 2 * 2, x.shape[-1] // 2 * 2
     return torch.maximum(torch.maximum(x[..., 0:h:2, 0:w:2], x[..., 0:h:2, 1:w:2]),

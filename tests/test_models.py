@@ -73,3 +73,26 @@ def test_lenet_pool_then_relu_is_the_papers_relu_then_pool(padding, side):
     (ours,) = torch.autograd.grad(net(x), x, cotangent)
     (ref,) = torch.autograd.grad(lenet_forward(net, x), x, cotangent)
     assert torch.equal(ours, ref)
+
+
+def test_lenet_forward_mode_derivatives_are_the_papers():
+    """torch.func.jvp / jacfwd and forward_ad, with and without an outer no_grad: the
+    directional derivative through LeNet's pooling takes each window's first maximum, as the
+    papers' F.max_pool2d does, also where the first layer's outputs tie (zero background)."""
+    import torch.autograd.forward_ad as forward_ad
+    torch.manual_seed(2)
+    net = LeNet(padding=2).eval()
+    x = torch.zeros(3, 1, 28, 28)
+    x[:, :, 10:18, 10:18] = torch.rand(3, 1, 8, 8)
+    tangent = torch.randn_like(x)
+    papers = lambda z: lenet_forward(net, z)  # noqa: E731
+    _, ref = torch.func.jvp(papers, (x,), (tangent,))
+    for context in (torch.enable_grad, torch.no_grad):
+        with context():
+            _, ours = torch.func.jvp(net, (x,), (tangent,))
+        assert torch.equal(ours, ref)
+    with torch.no_grad(), forward_ad.dual_level():
+        ours = forward_ad.unpack_dual(net(forward_ad.make_dual(x, tangent))).tangent
+    assert torch.equal(ours, ref)
+    one = x[:1]
+    assert torch.equal(torch.func.jacfwd(net)(one), torch.func.jacfwd(papers)(one))
