@@ -1,5 +1,6 @@
 import pytest
 import torch
+import torch.autograd.forward_ad as forward_ad
 import torch.nn.functional as F
 
 from models import TransformFlippedLayer, TransformLayer, build_model
@@ -79,7 +80,6 @@ def test_lenet_forward_mode_derivatives_are_the_papers():
     """torch.func.jvp / jacfwd and forward_ad, with and without an outer no_grad: the
     directional derivative through LeNet's pooling takes each window's first maximum, as the
     papers' F.max_pool2d does, also where the first layer's outputs tie (zero background)."""
-    import torch.autograd.forward_ad as forward_ad
     torch.manual_seed(2)
     net = LeNet(padding=2).eval()
     x = torch.zeros(3, 1, 28, 28)
