@@ -22,7 +22,7 @@ figures: setup
 	$(PY) -m scripts.make_figures
 
 bench: setup
-	$(PY) -m benchmarks.deepfool
+	$(PY) -m benchmarks.deepfool --repeat 3
 	$(PY) -m benchmarks.imagenet_memory
 	$(PY) -m benchmarks.nads
 

@@ -136,3 +136,19 @@ def test_train_flag_trains_and_saves_a_checkpoint(tmp_path, monkeypatch):
     assert set(state) == set(build_model("MNIST", "LeNet").state_dict())
     info = json.loads((out_dir / "run.json").read_text())
     assert info["trained_here"] and info["checkpoint"] == str(out_dir / "model.t7")
+
+
+def test_deepfool_benchmark_runs_and_refuses_a_bad_repeat():
+    """benchmarks.deepfool on 3 samples and 2 subspaces, both paths run twice: it checks the
+    agreement itself (exit 1 otherwise) and ends with the speedup line."""
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.deepfool", "--samples", "3",
+                           "--subspaces", "0,20", "--repeat", "2"],
+                          cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.strip().splitlines()
+    assert "6 of 6" in lines[-4] and lines[-2].startswith("  fastest of batched")
+    assert lines[-1].startswith("speedup: ") and lines[-1].endswith("x")
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.deepfool", "--repeat", "0"],
+                          cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "error: --repeat must be at least 1, not 0"
