@@ -1,9 +1,10 @@
 """Batched subspace DeepFool against the per-sample oracle of tests/ (the original's way: one
 image and one class gradient at a time, explicit subspace basis), on the shipped MNIST LeNet
 and 100 seeded MNIST test samples, in the same run. Prints agreement and `speedup: <ratio>x`.
-The batched run is the one of the margin scripts for LeNet: gradients stop at the first
-convolution (``stem``), and the first step, the same in every subspace, is computed once
-(``first_step``; see utils/deepfool.py).
+The batched run is the one of the margin scripts for LeNet (``utils.margins.subspace_margins``):
+gradients stop at the first convolution (``stem``), the first step, the same in every subspace,
+is computed once (``first_step``; see utils/deepfool.py), and on a CPU several subspaces are
+measured at once (``default_workers``: one per torch thread for LeNet).
 
     python -m benchmarks.deepfool [--samples 100] [--subspaces all|0,10,20] [--repeat 1]
 """
@@ -18,9 +19,10 @@ from tests.oracles import deepfool_one
 from utils.checkpoints import load_weights
 from utils.cli import run
 from utils.data import load_mnist
-from utils.deepfool import deepfool, first_step
+from utils.deepfool import deepfool
 from utils.errors import UserError
 from utils.experiment import default_checkpoint
+from utils.margins import DEEPFOOL_DEFAULTS, default_workers, subspace_margins
 from utils.subspaces import diagonal_blocks
 
 
@@ -43,17 +45,20 @@ def main():
     chosen = blocks if args.subspaces == "all" else [blocks[int(i)] for i in
                                                      args.subspaces.split(",")]
     print(f"LeNet, {args.samples} MNIST test samples, {len(chosen)} subspaces, "
-          f"torch threads {torch.get_num_threads()}")
+          f"torch threads {torch.get_num_threads()}, batched run with "
+          f"{default_workers(model, 'cpu')} worker(s)")
 
     # both paths run once on two images before the clock starts: one-time set-up (oneDNN
     # kernels, the allocator's first blocks) is not what is compared
     deepfool(model, images[:2], chosen[0], stem=net.conv1)
     deepfool_one(model, images[0], chosen[0].basis().float())
 
+    workers = default_workers(model, "cpu")
+    df_args = {**DEEPFOOL_DEFAULTS, "stem": "1.conv1"}
+
     def batched():
-        first = first_step(model, images, stem=net.conv1)  # the same for every subspace
-        return [deepfool(model, images, block, stem=net.conv1, start=first).margin.numpy()
-                for block in chosen]
+        return [m for _, m, _ in subspace_margins(model, images, list(enumerate(chosen)),
+                                                  len(images), "cpu", df_args, workers)]
 
     def oracle():
         margins = []

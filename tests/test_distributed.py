@@ -205,7 +205,8 @@ def test_sharded_margin_run_resumes_a_single_process_run_and_matches_it(
 
     monkeypatch.setattr(utils.margins, "_subspace_margins", failing_on_second)
     args = MARGINS + ["--results-dir", str(tmp_path)]
-    assert run_script("margin_mnist", args, monkeypatch) == 130
+    # one subspace at a time, so that the second call is the second subspace
+    assert run_script("margin_mnist", args + ["--workers", "1"], monkeypatch) == 130
     out = tmp_path / "margin_MNIST" / "LeNet"
     assert sorted(p.name for p in (out / "partial").glob("subspace_*")) == ["subspace_000.npy"]
     res = torchrun("scripts.margin_mnist", *args)

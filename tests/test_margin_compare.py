@@ -73,3 +73,60 @@ def test_first_steps_are_shared_between_subspaces_and_change_nothing(tmp_path, m
     recomputed = margin_distribution(model, images, subspaces, tmp_path / "b", {}, batch_size=2)
     assert len(calls) == 3 + 3 * len(subspaces)
     np.testing.assert_array_equal(shared, recomputed)
+
+
+def test_workers_measure_subspaces_side_by_side_and_agree_with_one(tmp_path, monkeypatch):
+    """margin_distribution with 2 worker threads (each with its own copy of the model, so the
+    stem's hooks do not mix) gives the margins and iterations of one subspace at a time, and
+    leaves torch's thread count and the caller's model as they were."""
+    import threading
+
+    import utils.margins as margins
+    from models import LeNet, TransformLayer, normalized
+    torch.manual_seed(4)
+    model = normalized(LeNet(), TransformLayer((0.13,), (0.31,))).double().eval()
+    images = torch.rand(6, 1, 28, 28, dtype=torch.float64)
+    subspaces = diagonal_blocks(8, 10, 1, 28, 28)  # DCT[0:8], [10:18], [20:28]
+    df_args = {"stem": "1.conv1"}
+    one = margin_distribution(model, images, subspaces, tmp_path / "one", {}, batch_size=4,
+                              deepfool_args=df_args)
+    real, seen = margins._subspace_margins, set()
+    meet = threading.Barrier(2, timeout=60)  # both workers must be inside at the same time
+
+    def measured_side_by_side(*a, **k):
+        if threading.get_ident() not in seen:
+            seen.add(threading.get_ident())
+            meet.wait()
+        return real(*a, **k)
+    monkeypatch.setattr(margins, "_subspace_margins", measured_side_by_side)
+    threads = torch.get_num_threads()
+    two = margin_distribution(model, images, subspaces, tmp_path / "two", {}, batch_size=4,
+                              deepfool_args=df_args, workers=2)
+    assert len(seen) == 2 and torch.get_num_threads() == threads
+    np.testing.assert_allclose(two, one, rtol=1e-9)
+    np.testing.assert_array_equal(np.load(tmp_path / "two/iterations.npy"),
+                                  np.load(tmp_path / "one/iterations.npy"))
+    assert not model[1].conv1._forward_hooks
+
+    # interrupted in the second subspace: the first is kept, whatever the other worker did
+    def interrupted_in_the_second(*a, **k):
+        if a[2] is subspaces[1]:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+    monkeypatch.setattr(margins, "_subspace_margins", interrupted_in_the_second)
+    with pytest.raises(KeyboardInterrupt):
+        margin_distribution(model, images, subspaces, tmp_path / "cut", {}, batch_size=4,
+                            deepfool_args=df_args, workers=2)
+    assert [p.name for p in (tmp_path / "cut/partial").glob("subspace_*")] == ["subspace_000.npy"]
+    monkeypatch.setattr(margins, "_subspace_margins", real)
+    resumed = margin_distribution(model, images, subspaces, tmp_path / "cut", {}, batch_size=4,
+                                  deepfool_args=df_args, workers=2)
+    np.testing.assert_allclose(resumed, one, rtol=1e-9)
+
+
+def test_default_workers():
+    from models import build_model
+    from utils.margins import default_workers
+    assert default_workers(build_model("MNIST", "LeNet"), "cpu") == torch.get_num_threads()
+    assert default_workers(build_model("MNIST", "LeNet"), "cuda") == 1
+    assert default_workers(build_model("MNIST", "ResNet18"), "cpu") == 1

@@ -50,7 +50,9 @@ def test_margin_script_end_to_end(tmp_path, monkeypatch, capsys, module, name):
 
 
 def test_interrupted_run_resumes_at_the_next_subspace(tmp_path, monkeypatch):
-    args = SMALL + ["--results-dir", str(tmp_path)]
+    # one subspace at a time: the calls come in order, the second is the second subspace
+    one_at_a_time = SMALL + ["--workers", "1"]
+    args = one_at_a_time + ["--results-dir", str(tmp_path)]
     real = utils.margins._subspace_margins
     calls, interrupt = [], [True]
 
@@ -73,7 +75,8 @@ def test_interrupted_run_resumes_at_the_next_subspace(tmp_path, monkeypatch):
     resumed = np.load(out_dir / "margins.npy")
     monkeypatch.setattr(utils.margins, "_subspace_margins", real)
     fresh_dir = tmp_path / "fresh"
-    assert run_script("margin_mnist", SMALL + ["--results-dir", str(fresh_dir)], monkeypatch) == 0
+    fresh = one_at_a_time + ["--results-dir", str(fresh_dir)]
+    assert run_script("margin_mnist", fresh, monkeypatch) == 0
     np.testing.assert_allclose(resumed, np.load(fresh_dir / "margin_MNIST/LeNet/margins.npy"))
 
 

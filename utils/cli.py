@@ -67,6 +67,9 @@ def margin_parser(description, models, default_model, block_size, block_step, tr
                    help="step of the DCT blocks along the diagonal")
     p.add_argument("--max-iter", type=positive_int, default=100,
                    help="DeepFool iterations before giving up on a sample")
+    p.add_argument("--workers", type=positive_int,
+                   help="subspaces measured at once on a CPU, each by its own thread (default: "
+                   "one per torch thread for models under a million parameters, else 1)")
     return p
 
 

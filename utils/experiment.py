@@ -20,7 +20,7 @@ from .checkpoints import load_weights, save_weights, torchvision_weights
 from .data import ROOT, images_at, load_cifar10, load_imagenet, load_mnist
 from .errors import UserError
 from .io import sha256
-from .margins import margin_distribution
+from .margins import default_workers, margin_distribution
 from .subspaces import diagonal_blocks
 from .training import TrainConfig, evaluate, pick_device, train
 
@@ -152,11 +152,12 @@ def run_margin_experiment(args, dataset, transform=None, robust=False, attack=No
     # LeNet's one-channel first convolution is slow to differentiate through on CPUs: DeepFool
     # stops its backward passes there (utils/deepfool.py, same steps in exact arithmetic)
     stem = "1.conv1" if args.model == "LeNet" else None
+    workers = getattr(args, "workers", None) or default_workers(model, device)
     margins = margin_distribution(model, images, subspaces, out_dir, run_info,
                                   batch_size=args.batch_size, device=device,
                                   title=f"{args.model} on {name}",
                                   deepfool_args={"max_iter": getattr(args, "max_iter", 100),
-                                                 "stem": stem})
+                                                 "stem": stem}, workers=workers)
     medians = np.median(margins, axis=1)
     print("median margin per subspace (low -> high frequency):")
     print("  " + " ".join(f"{m:.2f}" for m in medians))
