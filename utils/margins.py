@@ -150,6 +150,7 @@ def margin_distribution(model, images, subspaces, out_dir, run_info, batch_size=
     bar.close()
     margins = None
     if distributed.is_main():
+        info["workers"] = workers  # of this session (not compared on resuming: rounding only)
         margins = _finish(out_dir, partial, info, len(subspaces), df_args, title, started)
     return distributed.broadcast(margins)
 
