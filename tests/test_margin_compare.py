@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -107,6 +109,7 @@ def test_workers_measure_subspaces_side_by_side_and_agree_with_one(tmp_path, mon
     np.testing.assert_array_equal(np.load(tmp_path / "two/iterations.npy"),
                                   np.load(tmp_path / "one/iterations.npy"))
     assert not model[1].conv1._forward_hooks
+    assert json.loads((tmp_path / "two/run.json").read_text())["workers"] == 2
 
     # interrupted in the second subspace: the first is kept, whatever the other worker did
     def interrupted_in_the_second(*a, **k):
