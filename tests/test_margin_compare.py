@@ -79,8 +79,9 @@ def test_first_steps_are_shared_between_subspaces_and_change_nothing(tmp_path, m
 
 def test_workers_measure_subspaces_side_by_side_and_agree_with_one(tmp_path, monkeypatch):
     """margin_distribution with 2 worker threads (each with its own copy of the model, so the
-    stem's hooks do not mix) gives the margins and iterations of one subspace at a time, and
-    leaves torch's thread count and the caller's model as they were."""
+    stem's hooks do not mix, and the first steps computed once) gives the margins and
+    iterations of one subspace at a time, and leaves torch's thread count and the caller's
+    model as they were; interrupted, it keeps the subspaces finished in order and resumes."""
     import threading
 
     import utils.margins as margins
@@ -101,10 +102,14 @@ def test_workers_measure_subspaces_side_by_side_and_agree_with_one(tmp_path, mon
             meet.wait()
         return real(*a, **k)
     monkeypatch.setattr(margins, "_subspace_margins", measured_side_by_side)
+    first_steps, real_first_step = [], margins.first_step
+    monkeypatch.setattr(margins, "first_step",
+                        lambda *a, **k: first_steps.append(1) or real_first_step(*a, **k))
     threads = torch.get_num_threads()
     two = margin_distribution(model, images, subspaces, tmp_path / "two", {}, batch_size=4,
                               deepfool_args=df_args, workers=2)
     assert len(seen) == 2 and torch.get_num_threads() == threads
+    assert len(first_steps) == 2  # once per batch (4 + 2 images), shared by the workers
     np.testing.assert_allclose(two, one, rtol=1e-9)
     np.testing.assert_array_equal(np.load(tmp_path / "two/iterations.npy"),
                                   np.load(tmp_path / "one/iterations.npy"))

@@ -18,6 +18,7 @@ holds a whole subspace, so an interrupted run resumes at the next unfinished sub
 any number of processes.
 """
 import copy
+import dataclasses
 import json
 import shutil
 import threading
@@ -38,8 +39,7 @@ DEEPFOOL_DEFAULTS = {"num_classes": 10, "overshoot": 0.02, "max_iter": 100, "ste
 
 
 # DeepFool's first step is the same for every subspace (utils.deepfool.first_step): it is kept
-# between subspaces when all batches' first steps fit in this many bytes (for each worker),
-# else recomputed
+# between subspaces when all batches' first steps fit in this many bytes, else recomputed
 FIRST_STEP_CACHE_BYTES = 2 ** 30
 
 
@@ -66,6 +66,21 @@ def _subspace_margins(model, images, subspace, batch_size, device, df_args, firs
     return torch.cat(margins).numpy(), torch.cat(iterations).numpy()
 
 
+def _all_first_steps(model, images, batch_size, device, df_args):
+    """{batch start: FirstStep} for every batch of ``images``, or {} when they do not fit in
+    FIRST_STEP_CACHE_BYTES (each subspace then computes its own)."""
+    stem = model.get_submodule(df_args["stem"]) if df_args.get("stem") else None
+    batches = -(-len(images) // batch_size)
+    first_steps = {}
+    for start in range(0, len(images), batch_size):
+        batch = images[start:start + batch_size].to(device)
+        first = first_step(model, batch, df_args["num_classes"], stem)
+        if first.grads.nbytes * batches > FIRST_STEP_CACHE_BYTES:
+            return {}
+        first_steps[start] = first
+    return first_steps
+
+
 # models with fewer parameters than this get one worker per torch thread on a CPU
 SMALL_MODEL_PARAMETERS = 10 ** 6
 
@@ -89,22 +104,28 @@ def subspace_margins(model, images, todo, batch_size, device, df_args, workers=1
             yield (i, *_subspace_margins(model, images, subspace, batch_size, device, df_args,
                                          first_steps))
         return
-    local = threading.local()  # each thread: its own model (the stem's hooks) and first steps
+    first_steps = _all_first_steps(model, images, batch_size, device, df_args)
+    before = torch.get_num_threads()
+    local = threading.local()  # each thread: its own model (the stem's hooks)
 
     def measure(item):
         if not hasattr(local, "model"):
-            local.model, local.first_steps = copy.deepcopy(model), {}
+            # with OpenMP each thread has its own count (set in the caller, it would not apply)
+            torch.set_num_threads(max(1, before // workers))
+            local.model = copy.deepcopy(model)
+            stem = local.model.get_submodule(df_args["stem"]) if df_args.get("stem") else None
+            # the same first steps, now belonging to the copy's stem (the same function)
+            local.first_steps = {start: dataclasses.replace(first, stem=stem)
+                                 for start, first in first_steps.items()}
         i, subspace = item
         return (i, *_subspace_margins(local.model, images, subspace, batch_size, device,
                                       df_args, local.first_steps))
-    threads = torch.get_num_threads()
-    torch.set_num_threads(max(1, threads // workers))
     pool = ThreadPoolExecutor(workers)
     try:
         yield from pool.map(measure, todo)
     finally:
         pool.shutdown(cancel_futures=True)  # an interrupted run does not finish the others
-        torch.set_num_threads(threads)
+        torch.set_num_threads(before)  # where the count is shared by all threads
 
 
 def margin_distribution(model, images, subspaces, out_dir, run_info, batch_size=100,
