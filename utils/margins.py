@@ -44,20 +44,17 @@ FIRST_STEP_CACHE_BYTES = 2 ** 30
 
 
 def _subspace_margins(model, images, subspace, batch_size, device, df_args, first_steps):
-    """Margins and iterations [n] of ``images`` in ``subspace``; ``first_steps``: a dict
-    (batch start -> FirstStep) shared between the subspaces of a run."""
+    """Margins and iterations [n] of ``images`` in ``subspace``; ``first_steps``: the dict
+    (batch start -> FirstStep) of :func:`_all_first_steps`, shared between the subspaces."""
     df_args = dict(df_args)
     if df_args.get("stem"):  # the name of a submodule (JSON-able, unlike the module)
         df_args["stem"] = model.get_submodule(df_args["stem"])
     margins, iterations = [], []
-    batches = -(-len(images) // batch_size)
     for start in range(0, len(images), batch_size):
         batch = images[start:start + batch_size].to(device)
         first = first_steps.get(start)
-        if first is None:
+        if first is None:  # not kept (too large): this subspace computes its own
             first = first_step(model, batch, df_args["num_classes"], df_args["stem"])
-            if first.grads.nbytes * batches <= FIRST_STEP_CACHE_BYTES:
-                first_steps[start] = first
         res = deepfool(model, batch, subspace, start=first, **df_args)
         margins.append(res.margin.cpu())
         iterations.append(res.iterations.cpu())
@@ -98,13 +95,14 @@ def subspace_margins(model, images, todo, batch_size, device, df_args, workers=1
     """Yield (index, margins [n], iterations [n]) for every (index, subspace) of ``todo``, in
     that order. ``workers`` > 1 (CPU only): that many threads measure subspaces at once, each
     with a copy of ``model`` and ``torch.get_num_threads() // workers`` torch threads."""
+    if not todo:
+        return
+    first_steps = _all_first_steps(model, images, batch_size, device, df_args)
     if workers == 1:
-        first_steps = {}
         for i, subspace in todo:
             yield (i, *_subspace_margins(model, images, subspace, batch_size, device, df_args,
                                          first_steps))
         return
-    first_steps = _all_first_steps(model, images, batch_size, device, df_args)
     before = torch.get_num_threads()
     local = threading.local()  # each thread: its own model (the stem's hooks)
 
