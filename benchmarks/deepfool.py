@@ -43,11 +43,10 @@ def main():
     blocks = diagonal_blocks(8, 1, 1, 28, 28)
     chosen = blocks if args.subspaces == "all" else [blocks[int(i)] for i in
                                                      args.subspaces.split(",")]
+    workers = default_workers(model, "cpu")  # as the margin scripts choose them
     print(f"LeNet, {args.samples} MNIST test samples, {len(chosen)} subspaces, "
-          f"torch threads {torch.get_num_threads()}, batched run with "
-          f"{default_workers(model, 'cpu')} worker(s)")
+          f"torch threads {torch.get_num_threads()}, batched run with {workers} worker(s)")
 
-    workers = default_workers(model, "cpu")
     df_args = {**DEEPFOOL_DEFAULTS, "stem": "1.conv1"}
     # both paths run before the clock starts (the batched one on two subspaces, so that every
     # worker starts; the oracle on one image): one-time set-up (oneDNN kernels for these
