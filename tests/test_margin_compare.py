@@ -1,13 +1,16 @@
 import json
+import threading
 
 import numpy as np
 import pytest
 import torch
 import torch.nn as nn
 
+import utils.margins as margins
+from models import LeNet, TransformLayer, build_model, normalized
 from utils.errors import UserError
 from utils.margin_compare import compare_margins, ratio_interval
-from utils.margins import margin_distribution
+from utils.margins import default_workers, margin_distribution
 from utils.subspaces import diagonal_blocks
 
 
@@ -61,7 +64,6 @@ def test_ratio_interval_agrees_with_a_plain_bootstrap_loop():
 def test_first_steps_are_shared_between_subspaces_and_change_nothing(tmp_path, monkeypatch):
     """margin_distribution computes DeepFool's first step once per batch, not once per batch
     and subspace, and gets the margins of a run that recomputes it (no cache)."""
-    import utils.margins as margins
     calls = []
     real = margins.first_step
     monkeypatch.setattr(margins, "first_step", lambda *a, **k: calls.append(1) or real(*a, **k))
@@ -83,10 +85,6 @@ def test_workers_measure_subspaces_side_by_side_and_agree_with_one(tmp_path, mon
     stem's hooks do not mix, and the first steps computed once) gives the margins and
     iterations of one subspace at a time, and leaves torch's thread count and the caller's
     model as they were; interrupted, it keeps the subspaces finished in order and resumes."""
-    import threading
-
-    import utils.margins as margins
-    from models import LeNet, TransformLayer, normalized
     torch.manual_seed(4)
     model = normalized(LeNet(), TransformLayer((0.13,), (0.31,))).double().eval()
     images = torch.rand(6, 1, 28, 28, dtype=torch.float64)
@@ -134,8 +132,6 @@ def test_workers_measure_subspaces_side_by_side_and_agree_with_one(tmp_path, mon
 
 
 def test_default_workers():
-    from models import build_model
-    from utils.margins import default_workers
     assert default_workers(build_model("MNIST", "LeNet"), "cpu") == torch.get_num_threads()
     assert default_workers(build_model("MNIST", "LeNet"), "cuda") == 1
     assert default_workers(build_model("MNIST", "ResNet18"), "cpu") == 1

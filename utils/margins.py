@@ -43,12 +43,15 @@ DEEPFOOL_DEFAULTS = {"num_classes": 10, "overshoot": 0.02, "max_iter": 100, "ste
 FIRST_STEP_CACHE_BYTES = 2 ** 30
 
 
+def _stem(model, df_args):
+    """The stem module of ``model``: ``df_args`` names it (JSON-able, unlike the module)."""
+    return model.get_submodule(df_args["stem"]) if df_args.get("stem") else None
+
+
 def _subspace_margins(model, images, subspace, batch_size, device, df_args, first_steps):
     """Margins and iterations [n] of ``images`` in ``subspace``; ``first_steps``: the dict
     (batch start -> FirstStep) of :func:`_all_first_steps`, shared between the subspaces."""
-    df_args = dict(df_args)
-    if df_args.get("stem"):  # the name of a submodule (JSON-able, unlike the module)
-        df_args["stem"] = model.get_submodule(df_args["stem"])
+    df_args = {**df_args, "stem": _stem(model, df_args)}
     margins, iterations = [], []
     for start in range(0, len(images), batch_size):
         batch = images[start:start + batch_size].to(device)
@@ -66,7 +69,7 @@ def _subspace_margins(model, images, subspace, batch_size, device, df_args, firs
 def _all_first_steps(model, images, batch_size, device, df_args):
     """{batch start: FirstStep} for every batch of ``images``, or {} when they do not fit in
     FIRST_STEP_CACHE_BYTES (each subspace then computes its own)."""
-    stem = model.get_submodule(df_args["stem"]) if df_args.get("stem") else None
+    stem = _stem(model, df_args)
     batches = -(-len(images) // batch_size)
     first_steps = {}
     for start in range(0, len(images), batch_size):
@@ -111,8 +114,8 @@ def subspace_margins(model, images, todo, batch_size, device, df_args, workers=1
             # with OpenMP each thread has its own count (set in the caller, it would not apply)
             torch.set_num_threads(max(1, before // workers))
             local.model = copy.deepcopy(model)
-            stem = local.model.get_submodule(df_args["stem"]) if df_args.get("stem") else None
             # the same first steps, now belonging to the copy's stem (the same function)
+            stem = _stem(local.model, df_args)
             local.first_steps = {start: dataclasses.replace(first, stem=stem)
                                  for start, first in first_steps.items()}
         i, subspace = item
