@@ -85,7 +85,8 @@ def main():
     for b, mf, ms in zip(chosen, np.median(fast, 1), np.median(slow, 1)):
         print(f"{str(b):>14}: median margin batched {mf:.5f}  oracle {ms:.5f}")
     print(f"samples within 1e-3 relative: {close} of {rel.size} ({100 * within:.2f}%)  "
-          f"(max relative difference {rel.max():.2e}); largest median difference {med_rel.max():.2e}")
+          f"(max relative difference {rel.max():.2e}); "
+          f"largest median difference {med_rel.max():.2e}")
     print(f"oracle (per sample): {t_slow:.2f} s   batched: {t_fast:.2f} s")
     if args.repeat > 1:
         print("  fastest of " + "; ".join(f"{name} " + ", ".join(f"{t:.2f}" for t in ts) + " s"
