@@ -20,7 +20,7 @@ from utils.checkpoints import load_weights
 from utils.cli import run
 from utils.data import load_mnist
 from utils.errors import UserError
-from utils.experiment import default_checkpoint
+from utils.experiment import deepfool_stem, default_checkpoint
 from utils.margins import DEEPFOOL_DEFAULTS, default_workers, subspace_margins
 from utils.subspaces import diagonal_blocks
 
@@ -47,7 +47,7 @@ def main():
     print(f"LeNet, {args.samples} MNIST test samples, {len(chosen)} subspaces, "
           f"torch threads {torch.get_num_threads()}, batched run with {workers} worker(s)")
 
-    df_args = {**DEEPFOOL_DEFAULTS, "stem": "1.conv1"}
+    df_args = {**DEEPFOOL_DEFAULTS, "stem": deepfool_stem("LeNet")}  # as the margin scripts
     # both paths run before the clock starts (the batched one on two subspaces, so that every
     # worker starts; the oracle on one image): one-time set-up (oneDNN kernels for these
     # shapes and thread counts, the allocator's first blocks) is not what is compared

@@ -35,6 +35,13 @@ def default_checkpoint(data_name, model_name):
     return ROOT / "Models" / "Pretrained" / data_name / model_name / "model.t7"
 
 
+def deepfool_stem(model_name):
+    """The DeepFool stem (utils/deepfool.py) of a ``normalized`` model, by name: LeNet's
+    one-channel first convolution is slow to differentiate through on CPUs, so DeepFool stops
+    its backward passes there (the same steps in exact arithmetic); None for the others."""
+    return "1.conv1" if model_name == "LeNet" else None
+
+
 def git_commit():
     """The commit of the code that runs, with '-dirty' when tracked files differ from it."""
     def git(*args):
@@ -149,9 +156,7 @@ def run_margin_experiment(args, dataset, transform=None, robust=False, attack=No
         run_info["training"] = asdict(TrainConfig(epochs=args.epochs, seed=args.seed))
         if hasattr(attack, "describe"):
             run_info["training"]["attack"] = attack.describe()
-    # LeNet's one-channel first convolution is slow to differentiate through on CPUs: DeepFool
-    # stops its backward passes there (utils/deepfool.py, same steps in exact arithmetic)
-    stem = "1.conv1" if args.model == "LeNet" else None
+    stem = deepfool_stem(args.model)
     workers = getattr(args, "workers", None) or default_workers(model, device)
     margins = margin_distribution(model, images, subspaces, out_dir, run_info,
                                   batch_size=args.batch_size, device=device,
