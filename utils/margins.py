@@ -35,7 +35,8 @@ from .deepfool import deepfool, first_step
 from .io import save_json, save_npy
 from .plots import save_margin_plot
 
-DEEPFOOL_DEFAULTS = {"num_classes": 10, "overshoot": 0.02, "max_iter": 100, "stem": None}
+DEEPFOOL_DEFAULTS = {"num_classes": 10, "overshoot": 0.02, "max_iter": 100, "stem": None,
+                     "gradients_at_overshoot": False}
 
 
 # DeepFool's first step is the same for every subspace (utils.deepfool.first_step): it is kept
