@@ -161,13 +161,14 @@ def fourier_lattice(step=2):
     return list(range(-16, 16, step))
 
 
-def fourier_sweep(arch, step, setup, device, out_dir, phase="cos", group=None):
+def fourier_sweep(arch, step, setup, device, out_dir, phase="cos", group=None, figure=True):
     """Accuracy on D(v) for the Fourier directions of the lattice ``fourier_lattice(step)``
     squared (``phase``: cos, the website's, or sin, the released example's); each distinct
     direction is trained once, sines that vanish are left out (NaN). Keeps every direction in
     ``out_dir``/fourier_directions.csv and writes the lattice's cells to
     fourier_grid_<phase>.csv (x, y: indices in the lattice, the website's for step 2; x the
-    vertical frequency k1) and .png. Returns (freqs, accuracy [n, n] as fractions)."""
+    vertical frequency k1) and, with ``figure``, .png. Returns (freqs, accuracy [n, n] as
+    fractions)."""
     freqs = fourier_lattice(step)
     keys = list(dict.fromkeys((phase, *canonical_frequency(a, b)) for a in freqs for b in freqs
                               if has_direction(a, b, phase=phase)))
@@ -194,14 +195,16 @@ def fourier_sweep(arch, step, setup, device, out_dir, phase="cos", group=None):
                               "train_accuracy": r["train_accuracy"]})
     _write_rows(out_dir / f"fourier_grid_{phase}.csv", cell_rows,
                 ["x", "y", "k1", "k2", "phase", "test_accuracy", "train_accuracy"])
-    save_fourier_heatmap(out_dir / f"fourier_grid_{phase}.png", freqs, accuracy,
-                         f"{arch} on D(v), v = {phase} Fourier basis vector")
+    if figure:
+        save_fourier_heatmap(out_dir / f"fourier_grid_{phase}.png", freqs, accuracy,
+                             f"{arch} on D(v), v = {phase} Fourier basis vector")
     return freqs, accuracy
 
 
-def nad_sweep(arch, nads, nads_name, indices, setup, device, out_dir, group=None):
+def nad_sweep(arch, nads, nads_name, indices, setup, device, out_dir, group=None, figure=True):
     """Accuracy on D(NAD_i) for every i of ``indices``, NADs [k, 1024]. Writes
-    nad_indices.csv/.json/.png in ``out_dir`` and returns accuracies in the order of indices."""
+    nad_indices.csv/.json (and, with ``figure``, .png) in ``out_dir`` and returns accuracies
+    in the order of indices."""
     for i in indices:
         nad_direction(nads, i)  # refuse out-of-range indices before any training
     cells = [((i,), lambda i=i: nad_direction(nads, i)) for i in indices]
@@ -210,6 +213,7 @@ def nad_sweep(arch, nads, nads_name, indices, setup, device, out_dir, group=None
                  {"nads": nads_name}, f"{arch} NAD directions", group)
     acc_of = {int(r["nad_index"]): float(r["test_accuracy"]) for r in rows}
     done = sorted(acc_of)
-    save_nad_curve(out_dir / "nad_indices.png", done, [acc_of[i] for i in done],
-                   f"{arch} on D(NAD_i) ({nads_name})")
+    if figure:
+        save_nad_curve(out_dir / "nad_indices.png", done, [acc_of[i] for i in done],
+                       f"{arch} on D(NAD_i) ({nads_name})")
     return [acc_of[i] for i in indices]
