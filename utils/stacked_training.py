@@ -5,8 +5,8 @@ The M networks become one *grouped* network (:func:`group`): every convolution i
 convolution with M groups, every linear layer one batched matrix product, every batch norm one
 batch norm over M times the channels, so that network m owns channels ``m*C .. (m+1)*C - 1`` of
 every activation and never sees the others'. Network m's batch is fed in its channels
-(``[B, M*C, H, W]``, channels-last: oneDNN's grouped convolutions are 2-3x faster in that
-layout on a CPU), the loss is the sum of the M networks' mean cross-entropies, so one backward
+(``[B, M*C, H, W]``; channels-last for convolutional networks: oneDNN's grouped convolutions
+are 2-3x faster in that layout on a CPU), the loss is the sum of the M networks' mean cross-entropies, so one backward
 pass gives each network the gradient of its own batch; each gradient is clipped by its own
 norm, and SGD on the grouped tensors (elementwise) moves every network as its own optimiser
 would. Network m sees its own dataset in its own order (the one ``train`` draws from its seed);
@@ -98,16 +98,21 @@ def group(models, shape):
     probe = torch.randn(2, len(models), *shape, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         expected = torch.stack([m.eval()(probe[:, i]) for i, m in enumerate(models)], 1)
-        got = grouped.eval()(to_groups(probe)).view_as(expected)
+        got = grouped.eval()(to_groups(probe, has_convolutions(grouped))).view_as(expected)
     if not torch.allclose(got, expected, rtol=1e-4, atol=1e-5 * expected.abs().max().item()):
         raise ValueError(f"{type(models[0]).__name__} cannot be trained grouped: its forward "
                          f"pass mixes the channels of different networks")
     return grouped
 
 
-def to_groups(x):
-    """[B, M, C, H, W] -> [B, M*C, H, W] in the channels-last layout."""
-    return x.flatten(1, 2).contiguous(memory_format=torch.channels_last)
+def to_groups(x, channels_last=True):
+    """[B, M, C, H, W] -> [B, M*C, H, W], in the channels-last layout for convolutions."""
+    x = x.flatten(1, 2)
+    return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+
+
+def has_convolutions(model):
+    return any(isinstance(m, nn.Conv2d) for m in model.modules())
 
 
 def ungroup(grouped, models):
@@ -160,12 +165,13 @@ def train_stacked(models, datasets, config, seeds, device, desc="networks"):
     batch = config.batch_size
     steps = -(-n // batch)
     cols = torch.arange(m, device=device)
+    channels_last = has_convolutions(net)
     for epoch in range(config.epochs):
         order = torch.stack([_order(n, s, epoch) for s in seeds], 1).to(device)  # [N, M]
         for i in tqdm(range(steps), desc=f"{desc}: epoch {epoch + 1}/{config.epochs}",
                       leave=False):
             idx = order[i * batch:(i + 1) * batch]  # [b, M]: network j's samples in column j
-            logits = net(to_groups(x[idx, cols])).view(len(idx), m, -1)
+            logits = net(to_groups(x[idx, cols], channels_last)).view(len(idx), m, -1)
             # the networks' mean losses, summed: each network's gradient is that of its own
             loss = F.cross_entropy(logits.transpose(1, 2), y[idx, cols], reduction="none")
             opt.zero_grad(set_to_none=True)
