@@ -16,17 +16,19 @@ from pathlib import Path
 
 import numpy as np
 
-from utils.cli import (add_pgd_arguments, int_list, margin_parser, pgd_from_args,
-                       positive_int, run)
+from utils.cli import (add_pgd_arguments, device_name, hold, int_list, margin_parser,
+                       pgd_from_args, positive_int, run)
 from utils.data import images_at, load_mnist
 from utils.directional_bias import LinearSetup, fourier_sweep, nad_sweep
 from utils.errors import UserError
 from utils.experiment import run_margin_experiment
 from utils.figures import frequency_figure, margin_panels, nads_figure, save_figure
 from utils.linear_data import load_nads, nads_label
+from utils.margins import load_margin_run
 from utils.nad_plots import save_fourier_heatmap, save_nad_curve
 from utils.photos import PHOTOS, sample_photos
 from utils.projection import FLIP, IDENTITY
+from utils.run_folder import locked
 from utils.training import pick_device
 
 from models import NAD_ARCHITECTURES
@@ -49,7 +51,7 @@ def measure_margins(name, args, device):
                                      "--results-dir", str(Path(args.results_dir) / "figures")])
     out = run_margin_experiment(margin_args, "MNIST", transform=transform, robust=robust,
                                 attack=pgd_from_args(margin_args, pgd_transform))
-    return np.load(out / "margins.npy")
+    return load_margin_run(out)[1]
 
 
 def margin_figures(args, out_dir, device):
@@ -97,6 +99,7 @@ def directional_figures(args, out_dir, device):
     setup = LinearSetup()  # the paper's: 10,000 + 10,000 samples, 20 epochs, seed 0
     results = Path(args.results_dir) / "directional_bias"
     for arch, step in (("LogReg", args.logreg_grid_step), ("LeNet", args.lenet_grid_step)):
+        hold(locked(results / arch))
         freqs, acc = fourier_sweep(arch, step, setup, device, results / arch)
         yield save_fourier_heatmap(out_dir / f"directional_bias_{arch}.png", freqs, acc,
                                    f"{arch} on D(v), v = Fourier basis vector")
@@ -125,7 +128,8 @@ def main():
     p.add_argument("--nad-indices", type=int_list,
                    default=int_list("0-5,10,20,50,100,200,500,1000"),
                    help="NAD indices of the LeNet curve")
-    p.add_argument("--device", default="cpu", help="cpu (default, reproducible) or cuda")
+    p.add_argument("--device", type=device_name, default="cpu",
+                   help="cpu (default, reproducible) or cuda")
     args = p.parse_args()
     groups = [g.strip() for g in args.only.split(",") if g.strip()]
     unknown = sorted(set(groups) - set(GROUPS))
@@ -134,6 +138,7 @@ def main():
                         f"{', '.join(GROUPS)}")
     device = pick_device(args.device)
     out_dir = Path(args.out_dir)
+    hold(locked(out_dir))  # one run at a time, checked writable before any work
     makers = {"margins": lambda: margin_figures(args, out_dir, device),
               "frequency": lambda: frequency_figures(args, out_dir),
               "nads": lambda: nad_figures(out_dir),
