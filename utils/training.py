@@ -131,7 +131,10 @@ def _read_state(state_path, config):
     or belongs to another training."""
     if not Path(state_path).is_file():
         return None
-    state = read_torch_file(state_path, "training state")
+    try:
+        state = read_torch_file(state_path, "training state")
+    except UserError as e:
+        raise UserError(f"{e}; delete it to train from the first epoch") from None
     if not isinstance(state, dict) or not STATE_KEYS <= set(state) \
             or not isinstance(state["epoch"], int) or not 0 <= state["epoch"] <= config.epochs:
         raise UserError(f"the training state {state_path} is damaged (it lacks the model, "
