@@ -12,21 +12,22 @@ from .errors import Interrupted, UserError
 from .training import check_device
 
 
-def positive_int(text):
+def _whole_number(text):
     try:
-        value = int(text)
+        return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+
+
+def positive_int(text):
+    value = _whole_number(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text} must be at least 1")
     return value
 
 
 def nonnegative_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    value = _whole_number(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"{text} must be 0 or more")
     return value
@@ -61,10 +62,7 @@ SEED_LIMIT = 2 ** 32  # numpy's and torch's generators both take every seed belo
 
 def seed_number(text):
     """A seed: a whole number from 0 to 2**32 - 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    value = _whole_number(text)
     if not 0 <= value < SEED_LIMIT:
         raise argparse.ArgumentTypeError(f"{text} must be from 0 to {SEED_LIMIT - 1}")
     return value
@@ -81,10 +79,7 @@ def device_name(text):
 
 def eval_count(text):
     """A number of test images: a whole number >= 0, or -1 for all of them."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    value = _whole_number(text)
     if value < -1:
         raise argparse.ArgumentTypeError(f"{text} must be -1 (all), 0 (none) or a positive count")
     return value
