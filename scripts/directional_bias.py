@@ -1,15 +1,20 @@
 """Directional inductive bias (NADs paper, Sec. 2): train a network on the linearly separable
 D(v) and report its test accuracy, for one direction v (--fourier K1,K2 or --nad-index I) or a
-sweep (--fourier-grid: CSV + heatmap; --nad-indices 0,1,2,10-20: CSV + accuracy curve).
-Results go to Results/directional_bias/<Arch>/; an interrupted sweep resumes."""
+sweep (--fourier-grid: the authors' 16x16 lattice of frequencies by default, CSV + heatmap;
+--nad-indices 0,1,2,10-20: CSV + accuracy curve). Sweeps train several networks at once.
+Results go to Results/directional_bias/<Arch>/; an interrupted sweep resumes, and a direction
+already in its CSV is never trained again."""
 import argparse
 from pathlib import Path
+
+import numpy as np
 
 from models import NAD_ARCHITECTURES
 from utils.cli import (device_name, hold, int_list, positive_float, positive_int, run,
                        seed_number)
 from utils.directional_bias import (LinearSetup, fourier_sweep, nad_sweep,
                                     train_on_direction)
+from utils.linear_data import PHASES
 from utils.io import save_json
 from utils.linear_data import fourier_direction, load_nads, nad_direction, nads_label
 from utils.run_folder import locked
@@ -32,8 +37,15 @@ def main():
     mode.add_argument("--nad-index", type=int, metavar="I", help="one NAD direction")
     mode.add_argument("--fourier-grid", action="store_true", help="sweep a Fourier grid")
     mode.add_argument("--nad-indices", type=int_list, metavar="LIST", help="sweep NADs")
-    p.add_argument("--grid-step", type=positive_int, default=4,
-                   help="spacing of the Fourier grid -16, -16+step, ... < 16 (default 4: 8x8)")
+    p.add_argument("--grid-step", type=positive_int, default=2,
+                   help="spacing of the Fourier lattice -16, -16+step, ... < 16 on both axes "
+                   "(default 2: the authors' 16x16 grid; 4: 8x8)")
+    p.add_argument("--phase", choices=PHASES, default="cos",
+                   help="cos: real part of the DFT basis image (the authors' website grid); "
+                   "sin: imaginary part (their released directional_bias.py example)")
+    p.add_argument("--group", type=positive_int,
+                   help="directions trained at once in a sweep (default: 8 for LeNet, 32 "
+                   "for LogReg; 1 trains one network at a time)")
     p.add_argument("--nads", help="NAD file (default: nads/<Arch>_NADs.npy)")
     p.add_argument("--epochs", type=positive_int, default=20)
     p.add_argument("--train-samples", type=positive_int, default=10_000)
@@ -57,20 +69,25 @@ def main():
     hold(locked(out_dir))  # one run at a time in out_dir, checked writable before training
 
     if args.fourier_grid:
-        freqs, acc = fourier_sweep(args.arch, args.grid_step, setup, device, out_dir)
-        print(f"{args.arch}: {acc.size} grid cells, frequencies {freqs}; test accuracy "
-              f"min {100 * acc.min():.2f}% max {100 * acc.max():.2f}%, "
-              f"{(acc <= 0.6).mean():.0%} of cells at most 60%, "
-              f"{(acc >= 0.99).mean():.0%} at least 99%")
-        names = ["fourier_grid.csv", "fourier_grid.png", "fourier_grid.json"]
+        freqs, acc = fourier_sweep(args.arch, args.grid_step, setup, device, out_dir,
+                                   args.phase, args.group)
+        cells = acc[np.isfinite(acc)]
+        print(f"{args.arch}: {cells.size} grid cells ({args.phase}), frequencies {freqs}; test "
+              f"accuracy min {100 * cells.min():.2f}% median {100 * np.median(cells):.2f}% "
+              f"max {100 * cells.max():.2f}%, {(cells <= 0.6).mean():.0%} of cells at most "
+              f"60%, {(cells >= 0.9).mean():.0%} at least 90%")
+        names = [f"fourier_grid_{args.phase}.csv", f"fourier_grid_{args.phase}.png",
+                 "fourier_directions.csv", "fourier_directions.json"]
     elif args.nad_indices is not None:
-        acc = nad_sweep(args.arch, nads, nads_name, args.nad_indices, setup, device, out_dir)
+        acc = nad_sweep(args.arch, nads, nads_name, args.nad_indices, setup, device, out_dir,
+                        args.group)
         print(f"{args.arch} test accuracy on D(NAD_i):")
         print("  " + ", ".join(f"{i}: {100 * a:.2f}%" for i, a in zip(args.nad_indices, acc)))
         names = ["nad_indices.csv", "nad_indices.png", "nad_indices.json"]
     else:
         if args.fourier is not None:
-            v, what = fourier_direction(*args.fourier), "fourier_{}_{}".format(*args.fourier)
+            v = fourier_direction(*args.fourier, phase=args.phase)
+            what = "fourier_{}_{}_{}".format(args.phase, *args.fourier)
         else:
             v, what = nad_direction(nads, args.nad_index), f"nad_{args.nad_index}"
         result = train_on_direction(args.arch, v, setup, device)

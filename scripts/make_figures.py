@@ -5,19 +5,20 @@ Groups (--only, comma-separated; default all):
   margins      swarm plots of the four shipped LeNets (margins measured here, --samples)
   frequency    flip / low_pass / high_pass / cutoff_low on MNIST digits and photographs
   nads         the first NADs of every architecture with a file in nads/
-  directional  accuracy on D(v) over a Fourier grid (LogReg, LeNet) and along NAD indices (LeNet)
+  directional  accuracy on D(v) over the authors' Fourier grid (LogReg, LeNet) and along NAD
+               indices (LeNet), beside the authors' published tables
 
-The directional-bias sweeps reuse the CSVs of Results/directional_bias/<Arch>/ (written by
-scripts.directional_bias with the same settings) and train only the missing directions (LeNet:
-30-150 s each on a CPU). Every run is seeded, so a rerun redraws the same images."""
+The directional-bias sweeps are read from docs/data/directional_bias/<Arch>/ (committed; the
+folders of scripts.directional_bias --results-dir docs/data) and only missing directions are
+trained. Every run is seeded, so a rerun redraws the same images."""
 import argparse
 import time
 from pathlib import Path
 
 import numpy as np
 
-from utils.cli import (add_pgd_arguments, device_name, hold, int_list, margin_parser,
-                       pgd_from_args, positive_int, run)
+from utils.cli import (add_pgd_arguments, device_name, hold, margin_parser, pgd_from_args,
+                       positive_int, run)
 from utils.data import images_at, load_mnist
 from utils.directional_bias import LinearSetup, fourier_sweep, nad_sweep
 from utils.errors import UserError
@@ -25,7 +26,8 @@ from utils.experiment import run_margin_experiment
 from utils.figures import frequency_figure, margin_panels, nads_figure, save_figure
 from utils.linear_data import load_nads, nads_label
 from utils.margins import load_margin_run
-from utils.nad_plots import save_fourier_heatmap, save_nad_curve
+from utils.nad_plots import save_grid_comparison, save_nad_curve_comparison
+from utils.published import read_published
 from utils.photos import PHOTOS, sample_photos
 from utils.projection import FLIP, IDENTITY
 from utils.run_folder import locked
@@ -95,21 +97,30 @@ def nad_figures(out_dir):
     yield save_figure(nads_figure(nads), out_dir / "nads.png")
 
 
+# LeNet's D(NAD_i) curve: every index to 40, then denser where the accuracy falls
+LENET_NAD_INDICES = [*range(0, 41), *range(42, 101, 2), *range(105, 201, 5),
+                     *range(220, 501, 20), *range(550, 1001, 50), 1022]
+
+
 def directional_figures(args, out_dir, device):
+    """Our LogReg and LeNet grids over the authors' 16x16 Fourier lattice and LeNet's D(NAD_i)
+    curve, drawn beside the authors' published tables (docs/data/published)."""
     setup = LinearSetup()  # the paper's: 10,000 + 10,000 samples, 20 epochs, seed 0
-    results = Path(args.results_dir) / "directional_bias"
-    for arch, step in (("LogReg", args.logreg_grid_step), ("LeNet", args.lenet_grid_step)):
-        hold(locked(results / arch))
-        freqs, acc = fourier_sweep(arch, step, setup, device, results / arch)
-        yield save_fourier_heatmap(out_dir / f"directional_bias_{arch}.png", freqs, acc,
-                                   f"{arch} on D(v), v = Fourier basis vector")
+    sweeps = Path(args.sweeps_dir)
+    published = read_published()
+    rows = []
+    for arch in ("LogReg", "LeNet"):
+        hold(locked(sweeps / arch))
+        freqs, acc = fourier_sweep(arch, 2, setup, device, sweeps / arch, figure=False)
+        rows.append((arch, 100 * acc, published["grid"][arch]))
+    yield save_grid_comparison(out_dir / "directional_bias_grids.png", freqs, rows)
     nads_path = Path("nads") / "LeNet_NADs.npy"
-    acc = nad_sweep("LeNet", load_nads(nads_path), nads_label(nads_path), args.nad_indices,
-                    setup, device, results / "LeNet")
-    order = np.argsort(args.nad_indices)
-    yield save_nad_curve(out_dir / "nad_indices_LeNet.png",
-                         [args.nad_indices[i] for i in order], [acc[i] for i in order],
-                         "LeNet on D(NAD_i), finite-difference NADs of nads/")
+    acc = nad_sweep("LeNet", load_nads(nads_path), nads_label(nads_path), LENET_NAD_INDICES,
+                    setup, device, sweeps / "LeNet", figure=False)
+    yield save_nad_curve_comparison(
+        out_dir / "nad_indices_LeNet.png",
+        ("LeNet, this repository (our NADs)", LENET_NAD_INDICES, 100 * np.array(acc)),
+        {f"{arch}, authors' website": curve for arch, curve in published["nads"].items()})
 
 
 def main():
@@ -117,17 +128,12 @@ def main():
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out-dir", default="docs/figures")
     p.add_argument("--results-dir", default="Results",
-                   help="margins go to RESULTS/figures/, sweeps to RESULTS/directional_bias/")
+                   help="the margins measured for the figures go to RESULTS/figures/")
     p.add_argument("--only", default=",".join(GROUPS), help="groups to draw, e.g. margins,nads")
     p.add_argument("--samples", type=positive_int, default=100, help="margin samples (seed 0)")
     p.add_argument("--data", choices=["auto", "full", "sample"], default="auto")
-    p.add_argument("--logreg-grid-step", type=positive_int, default=4,
-                   help="LogReg Fourier grid spacing (4: 8x8 grid)")
-    p.add_argument("--lenet-grid-step", type=positive_int, default=8,
-                   help="LeNet Fourier grid spacing (8: 4x4 grid)")
-    p.add_argument("--nad-indices", type=int_list,
-                   default=int_list("0-5,10,20,50,100,200,500,1000"),
-                   help="NAD indices of the LeNet curve")
+    p.add_argument("--sweeps-dir", default="docs/data/directional_bias",
+                   help="the directional-bias sweeps (committed: nothing is retrained)")
     p.add_argument("--device", type=device_name, default="cpu",
                    help="cpu (default, reproducible) or cuda")
     args = p.parse_args()

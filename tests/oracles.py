@@ -6,41 +6,46 @@ import torch
 import torch.nn.functional as F
 
 
-def deepfool_one(model, image, basis=None, num_classes=10, overshoot=0.02, max_iter=100):
-    """DeepFool of one image [C, H, W], written like the original: one class gradient at a
-    time, the step computed in the coordinates of an explicit orthonormal ``basis`` [D, d]
-    (None: the whole space). Returns (perturbation [C, H, W], iterations, label, final label)."""
-    shape = image.shape
+def deepfool_one(model, image, basis=None, num_classes=10, overshoot=0.02, max_iter=100,
+                 gradients_at_overshoot=False):
+    """DeepFool of one image [C, H, W], step for step as the authors' ``subspace_deepfool``
+    (LTS4/hold-me-tight, utils.py): one class gradient at a time, each step's gradients taken
+    at ``pert_image`` (the image plus the steps so far, without the overshoot), the label
+    checked at ``image + (1 + overshoot) r``; the subspace given by an explicit orthonormal
+    ``basis`` [D, d] (None: the whole space). ``gradients_at_overshoot``: the gradients are
+    taken at ``image + (1 + overshoot) r`` instead (the 2016 DeepFool code's way). Returns (perturbation [C, H, W], iterations,
+    label, final label)."""
     basis = basis.to(image.dtype) if basis is not None else None
-    to_coords = (lambda v: basis.T @ v) if basis is not None else (lambda v: v)
-    from_coords = (lambda c: basis @ c) if basis is not None else (lambda c: c)
-
-    x0 = image.detach().unsqueeze(0)
+    image = image.detach().unsqueeze(0)
     with torch.no_grad():
-        clean = model(x0)[0]
+        clean = model(image)[0]
     order = torch.argsort(clean, descending=True)[:min(num_classes, clean.numel())]
     label = int(order[0])
-    r_tot = torch.zeros(shape, dtype=image.dtype)
-    x = x0.clone().requires_grad_(True)
-    fs = model(x)
-    k_i, loop_i = label, 0
-    while k_i == label and loop_i < max_iter:
-        best, best_w = math.inf, None
-        grad_orig = torch.autograd.grad(fs[0, order[0]], x, retain_graph=True)[0].flatten()
+    r = torch.zeros_like(image)
+    pert_image = image.clone()
+    label_pert, loop_i = label, 0
+    while label_pert == label and loop_i < max_iter:
+        x = (image + (1 + overshoot) * r if gradients_at_overshoot else pert_image)
+        x = x.clone().requires_grad_(True)
+        fs = model(x)[0]
+        grad_orig = torch.autograd.grad(fs[order[0]], x, retain_graph=True)[0]
+        pert, w = math.inf, torch.zeros_like(image)
         for k in range(1, len(order)):
-            grad_k = torch.autograd.grad(fs[0, order[k]], x, retain_graph=True)[0].flatten()
-            w_k = to_coords(grad_k - grad_orig)
-            f_k = float((fs[0, order[k]] - fs[0, order[0]]).detach())
-            dist = abs(f_k) / float(w_k.norm())
-            if dist < best:
-                best, best_w = dist, w_k
-        r_i = max(best, 1e-4) * from_coords(best_w) / best_w.norm()
-        r_tot = r_tot + r_i.reshape(shape).detach()
-        x = (x0 + (1 + overshoot) * r_tot).requires_grad_(True)
-        fs = model(x)
-        k_i = int(fs[0].argmax())
+            w_k = torch.autograd.grad(fs[order[k]], x, retain_graph=True)[0] - grad_orig
+            f_k = (fs[order[k]] - fs[order[0]]).detach()
+            w_norm = w_k.norm() if basis is None else (basis.T @ w_k.flatten()).norm()
+            pert_k = float(f_k.abs() / w_norm)
+            if pert_k < pert:
+                pert, w = pert_k, w_k
+        if basis is not None:
+            w = (basis @ (basis.T @ w.flatten())).view_as(w)
+        r_i = max(pert, 1e-4) * w / w.norm()
+        r = r + r_i
+        pert_image = pert_image + r_i
+        with torch.no_grad():
+            label_pert = int(model(image + (1 + overshoot) * r)[0].argmax())
         loop_i += 1
-    return (1 + overshoot) * r_tot, loop_i, label, k_i
+    return ((1 + overshoot) * r)[0], loop_i, label, label_pert
 
 
 def lenet_forward(net, x):

@@ -25,6 +25,22 @@ def test_batched_deepfool_equals_per_sample_oracle_in_subspaces():
             torch.testing.assert_close(res.perturbation[i], pert, rtol=1e-7, atol=1e-9)
 
 
+def test_gradients_at_the_overshoot_are_the_classic_iteration():
+    """The option of the 2016 DeepFool code's convention equals the oracle run that way, and
+    differs from the original's iteration (the default) on some of these images."""
+    model = _model(9)
+    images = torch.rand(6, 1, 28, 28, dtype=torch.float64)
+    block = DCTBlock(10, 8, 1, 28, 28)
+    classic = deepfool(model, images, block, max_iter=50, gradients_at_overshoot=True)
+    original = deepfool(model, images, block, max_iter=50)
+    for i in range(len(images)):
+        pert, iters, _, _ = deepfool_one(model, images[i], block.basis(), max_iter=50,
+                                         gradients_at_overshoot=True)
+        assert int(classic.iterations[i]) == iters
+        torch.testing.assert_close(classic.perturbation[i], pert, rtol=1e-7, atol=1e-9)
+    assert not torch.allclose(classic.margin, original.margin, rtol=1e-4)
+
+
 def test_perturbation_lies_in_the_subspace_and_crosses_the_boundary():
     model = _model(1)
     images = torch.rand(8, 1, 28, 28, dtype=torch.float64)

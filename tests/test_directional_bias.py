@@ -4,6 +4,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 
 from scripts import directional_bias as script
 from utils import directional_bias
@@ -11,6 +12,7 @@ from utils.cli import run
 from utils.directional_bias import LinearSetup, fourier_sweep, nad_sweep, train_on_direction
 from utils.errors import UserError
 from utils.linear_data import fourier_direction
+from tests.test_linear_data import random_direction
 
 TINY = LinearSetup(n_train=256, n_test=256, epochs=2, seed=0)
 
@@ -26,16 +28,21 @@ def test_logistic_regression_learns_a_fourier_direction():
 def test_fourier_sweep_writes_all_cells_and_resumes(tmp_path, monkeypatch):
     freqs, acc = fourier_sweep("LogReg", 16, TINY, "cpu", tmp_path)
     assert freqs == [-16, 0]
-    with open(tmp_path / "fourier_grid.csv") as f:
+    with open(tmp_path / "fourier_directions.csv") as f:
         rows = list(csv.DictReader(f))
     # the four pairs of a 2x2 grid are four different directions
-    assert {(int(r["k1"]), int(r["k2"])) for r in rows} == {(0, 0), (0, 16), (16, 0), (16, 16)}
+    assert {(r["phase"], int(r["k1"]), int(r["k2"])) for r in rows} == {
+        ("cos", 0, 0), ("cos", 0, 16), ("cos", 16, 0), ("cos", 16, 16)}
     assert acc.shape == (2, 2) and np.isfinite(acc).all()
-    assert (tmp_path / "fourier_grid.png").stat().st_size > 0
+    with open(tmp_path / "fourier_grid_cos.csv") as f:
+        cells = list(csv.DictReader(f))
+    assert [(int(c["x"]), int(c["y"]), int(c["k1"]), int(c["k2"])) for c in cells] == [
+        (0, 0, -16, -16), (0, 1, -16, 0), (1, 0, 0, -16), (1, 1, 0, 0)]
+    assert (tmp_path / "fourier_grid_cos.png").stat().st_size > 0
 
     def no_training(*args, **kwargs):
         raise AssertionError("a finished direction was trained again")
-    monkeypatch.setattr(directional_bias, "train_on_direction", no_training)
+    monkeypatch.setattr(directional_bias, "train_on_directions", no_training)
     _, again = fourier_sweep("LogReg", 16, TINY, "cpu", tmp_path)
     np.testing.assert_array_equal(again, acc)
     with pytest.raises(UserError, match="other settings"):
@@ -43,14 +50,18 @@ def test_fourier_sweep_writes_all_cells_and_resumes(tmp_path, monkeypatch):
                       tmp_path)
 
 
+def _fake_training(trained):
+    def fake(arch, directions, setup, device):
+        trained.extend(directions)
+        return [{"test_accuracy": 0.5, "train_accuracy": 0.5, "seconds": 0.0}
+                for _ in directions]
+    return fake
+
+
 def test_symmetric_cells_are_trained_once_and_a_finer_grid_reuses_a_coarser_one(
         tmp_path, monkeypatch):
     trained = []
-
-    def fake(arch, v, setup, device):
-        trained.append(v)
-        return {"test_accuracy": 0.5, "train_accuracy": 0.5, "seconds": 0.0}
-    monkeypatch.setattr(directional_bias, "train_on_direction", fake)
+    monkeypatch.setattr(directional_bias, "train_on_directions", _fake_training(trained))
     fourier_sweep("LogReg", 16, TINY, "cpu", tmp_path)
     assert len(trained) == 4
     freqs, acc = fourier_sweep("LogReg", 8, TINY, "cpu", tmp_path)
@@ -59,6 +70,48 @@ def test_symmetric_cells_are_trained_once_and_a_finer_grid_reuses_a_coarser_one(
     # 4 of which the coarser grid already has
     assert len(trained) == (16 + 4) // 2
     assert len({tuple(v.flatten().tolist()) for v in trained}) == len(trained)
+
+
+def test_the_default_lattice_is_the_authors_website_grid(tmp_path, monkeypatch):
+    """Cell (x, y) is the cosine of frequency (2 (x - 8), 2 (y - 8)), x vertical: (8, 8) the
+    constant image, (8, 9) two periods horizontally, (0, 0) the checkerboard; 256 cells, 130
+    distinct directions; the sine leaves out the four that vanish."""
+    trained = []
+    monkeypatch.setattr(directional_bias, "train_on_directions", _fake_training(trained))
+    freqs, acc = fourier_sweep("LogReg", 2, TINY, "cpu", tmp_path)
+    assert freqs == list(range(-16, 16, 2)) and acc.shape == (16, 16)
+    assert len(trained) == 130
+    with open(tmp_path / "fourier_grid_cos.csv") as f:
+        cells = {(int(c["x"]), int(c["y"])): (int(c["k1"]), int(c["k2"]))
+                 for c in csv.DictReader(f)}
+    assert len(cells) == 256 and cells[8, 8] == (0, 0) and cells[8, 9] == (0, 2)
+    assert cells[0, 0] == (-16, -16) and cells[3, 12] == (-10, 8)
+    n = np.arange(32)
+    constant, two_periods = fourier_direction(0, 0), fourier_direction(0, 2)
+    torch.testing.assert_close(constant, torch.full((1, 32, 32), 1 / 32.0))
+    torch.testing.assert_close(two_periods[0, 5], torch.tensor(
+        np.cos(2 * np.pi * 2 * n / 32) / np.sqrt(512), dtype=torch.float32))
+    checkerboard = fourier_direction(-16, -16)
+    assert checkerboard[0, 0, 0] > 0 and checkerboard[0, 0, 1] < 0 and checkerboard[0, 1, 1] > 0
+    trained.clear()
+    _, sines = fourier_sweep("LogReg", 2, TINY, "cpu", tmp_path, phase="sin")
+    assert len(trained) == 126 and np.isnan(sines).sum() == 4 and np.isnan(sines[8, 8])
+    with pytest.raises(UserError, match="holds no sin direction"):
+        fourier_sweep("LogReg", 16, TINY, "cpu", tmp_path, phase="sin")
+
+
+@pytest.mark.parametrize("arch", ["LogReg", "LeNet"])
+def test_directions_trained_together_equal_one_at_a_time(arch):
+    """Random directions, each network with its own data: accuracies within 0.1 points of the
+    one-at-a-time training (the same networks up to float rounding; over many steps at the
+    paper's learning rate rounding grows, as between two thread counts: docs/nads.md)."""
+    setup = LinearSetup(n_train=512, n_test=512, epochs=2, seed=4)
+    directions = [random_direction(s) for s in range(3)]
+    together = directional_bias.train_on_directions(arch, directions, setup, "cpu")
+    for v, result in zip(directions, together):
+        alone = train_on_direction(arch, v, setup, "cpu")
+        assert abs(result["test_accuracy"] - alone["test_accuracy"]) <= 0.001
+        assert abs(result["train_accuracy"] - alone["train_accuracy"]) <= 0.001
 
 
 def test_nad_sweep_and_single_direction_from_the_command_line(tmp_path, monkeypatch, capsys):

@@ -266,8 +266,9 @@ def test_train_imagenet_without_data_says_what_to_pass(tmp_path, monkeypatch, ca
 def test_imagenet_learning_rate_schedules():
     step = recipe(epochs=90, batch_size=512)
     assert step.max_lr == pytest.approx(0.2) and step.grad_clip is None
-    assert [step.lr_at(t) for t in (0, 29.9, 30, 59.9, 60, 89.9)] == pytest.approx(
-        [0.2, 0.2, 0.02, 0.02, 0.002, 0.002])
+    # asked at the end of each batch: the last batch of epoch 29 ends at t = 30
+    assert [step.lr_at(t) for t in (0.01, 29.9, 30, 30.01, 59.9, 60.01, 90)] == pytest.approx(
+        [0.2, 0.2, 0.2, 0.02, 0.02, 0.002, 0.002])
     cosine = recipe(epochs=16, lr=0.5, schedule="cosine")
     assert [cosine.lr_at(t) for t in (0, 4, 8, 16)] == pytest.approx(
         [0.5, 0.25 * (1 + 2 ** -0.5), 0.25, 0], abs=1e-12)

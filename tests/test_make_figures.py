@@ -39,7 +39,7 @@ def test_frequency_and_nad_figures_are_reproducible(tmp_path, monkeypatch):
 @pytest.mark.parametrize("argv,message", [
     (["--only", "margins,pictures"], "unknown figure group pictures"),
     (["--only", ","], "unknown figure group (none)"),
-    (["--nad-indices", "0,x"], "is not a list like"),
+    (["--samples", "0"], "must be at least 1"),
 ])
 def test_bad_input_is_one_clear_line(argv, message, tmp_path, monkeypatch, capsys):
     assert make_figures(monkeypatch, *argv, "--out-dir", str(tmp_path)) == 2

@@ -7,6 +7,13 @@ where P projects onto the subspace. The closest class gives the step
 ``r_i = max(distance, 1e-4) * P w / ||P w||``; ``r`` accumulates the steps and the label is
 checked at ``x + (1 + overshoot) r``. The returned perturbation is ``(1 + overshoot) r``.
 
+As in the authors' ``subspace_deepfool`` (LTS4/hold-me-tight), the class gradients of every
+step are taken at ``x + r``, the steps so far *without* the overshoot (their ``pert_image``,
+summed step by step in the same order); the overshoot enters only the label check and the
+result. ``gradients_at_overshoot=True`` takes them at ``x + (1 + overshoot) r`` instead, the
+convention of the 2016 DeepFool code and of torchattacks: another iteration, whose margins
+differ from the original's by up to a few percent.
+
 ``stem``: optionally a module of the model whose output is an affine function of the model's
 input (the first convolution, behind the normalisation layer). Gradients are then taken with
 respect to the stem's output ``h`` only, and ``P w = B A^T dh`` with ``B`` [D, k] the subspace's
@@ -139,13 +146,14 @@ def first_step(model, images, num_classes=10, stem=None):
 
 
 def deepfool(model, images, subspace=None, num_classes=10, overshoot=0.02, max_iter=100,
-             stem=None, start=None):
+             stem=None, start=None, gradients_at_overshoot=False):
     """Batched DeepFool of ``images`` [B, C, H, W] against ``model`` (in eval mode, mapping
     images to logits), restricted to ``subspace`` (anything with ``project(x)`` over the last
     three axes, e.g. a :class:`utils.subspaces.DCTBlock`; None for the whole input space).
     ``stem``: see the module docstring (needs ``subspace.basis()``).
     ``start``: :func:`first_step` of the same images, model, ``num_classes`` and ``stem``
-    (computed here when None); its classes are the ones used."""
+    (computed here when None); its classes are the ones used.
+    ``gradients_at_overshoot``: see the module docstring (False: the original's iteration)."""
     x0 = images.detach()
     shape = x0.shape[1:]
     if start is None:
@@ -166,6 +174,8 @@ def deepfool(model, images, subspace=None, num_classes=10, overshoot=0.02, max_i
     label = classes[:, 0]
 
     r = torch.zeros_like(x0)
+    # the original's pert_image: x0 plus the steps, added one at a time (the same rounding)
+    moved = x0.clone()
     iterations = torch.full_like(label, max_iter)
     final = label.clone()
     active = torch.arange(len(x0), device=x0.device)
@@ -180,7 +190,8 @@ def deepfool(model, images, subspace=None, num_classes=10, overshoot=0.02, max_i
             crossed = pred != label[active]
             done = active[crossed]
             iterations[done], final[done] = step, pred[crossed]
-            active, x = active[~crossed], x[~crossed]
+            active = active[~crossed]
+            x = x[~crossed] if gradients_at_overshoot else moved[active]
         if step == max_iter or len(active) == 0:
             break
         diffs, grads = ((start.diffs, start.grads) if step == 0 else
@@ -200,4 +211,5 @@ def deepfool(model, images, subspace=None, num_classes=10, overshoot=0.02, max_i
         # a gradient with no component in the subspace gives no direction: stay put
         step_ = torch.where(torch.isfinite(size), size * direction, torch.zeros_like(direction))
         r[active] = r[active] + step_
+        moved[active] = moved[active] + step_
     return DeepFoolResult((1 + overshoot) * r, iterations, label, final)

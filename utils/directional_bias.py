@@ -4,8 +4,16 @@ separable D(v) and measure its test accuracy, for one direction v or a sweep of 
 Training is the paper's: 20 epochs of SGD, learning rate 0.5 decaying linearly to 0 (updated
 every batch), momentum 0, weight decay 0, batch 128, gradient-norm clipping 0.5; the networks
 have two outputs trained with cross-entropy (as the original code), on 10,000 samples of D(v),
-tested on 10,000 others. Sweeps write one CSV row per direction as soon as it is done
-(atomically), so an interrupted sweep resumes at the first missing direction.
+tested on 10,000 others. A sweep trains ``group`` directions at once
+(:func:`utils.stacked_training.train_stacked`, the same networks as one at a time up to float
+rounding) and writes one CSV row per direction as soon as its group is done (atomically), so
+an interrupted sweep resumes at the first missing direction and a direction already in the
+CSV is never trained again.
+
+Fourier sweeps follow the authors' published grid (their docs/data/dft_accuracies.csv): cell
+(x, y) of a 16x16 lattice is the frequency (k1, k2) = (2 (x - 8), 2 (y - 8)) on 32x32 images,
+x the vertical frequency, so (8, 8) is the constant image; (k1, k2) and (-k1, -k2) are the same
+direction and are trained once.
 """
 import csv
 import io
@@ -23,9 +31,14 @@ from models import NAD_ARCHITECTURES, build_nad_model
 from .errors import UserError
 from .experiment import git_commit, versions
 from .io import atomic_write, save_json
-from .linear_data import canonical_frequency, fourier_direction, linear_datasets, nad_direction
+from .linear_data import (canonical_frequency, fourier_direction, has_direction,
+                          linear_datasets, nad_direction)
 from .nad_plots import save_fourier_heatmap, save_nad_curve
+from .stacked_training import train_stacked
 from .training import TrainConfig, evaluate, train
+
+# directions trained at once in a sweep (utils.stacked_training); DenseNet121 cannot be grouped
+GROUP_SIZE = {"LogReg": 32, "LeNet": 8, "VGG11": 4, "ResNet18": 4, "DenseNet121": 1}
 
 
 @dataclass
@@ -43,22 +56,50 @@ class LinearSetup:
                            weight_decay=0.0, grad_clip=0.5, schedule="linear", seed=self.seed)
 
 
-def train_on_direction(arch, v, setup, device):
-    """Train a fresh ``arch`` (two outputs, seeded by setup.seed) on D(v), v [1, 32, 32] of
-    unit norm. Returns {'test_accuracy', 'train_accuracy', 'seconds'} (fractions, seconds)."""
+def _check_arch(arch):
     if arch not in NAD_ARCHITECTURES:
         raise UserError(f"architecture {arch} is not available; choose one of "
                         f"{', '.join(NAD_ARCHITECTURES)}")
+
+
+def _fresh_network(arch, v, seed):
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return build_nad_model(arch, num_channels=v.shape[0], num_classes=2)
+
+
+def _result(model, trainset, testset, device, seconds):
+    return {"test_accuracy": evaluate(model, testset, device),
+            "train_accuracy": evaluate(model, trainset, device), "seconds": round(seconds, 2)}
+
+
+def train_on_direction(arch, v, setup, device):
+    """Train a fresh ``arch`` (two outputs, seeded by setup.seed) on D(v), v [1, 32, 32] of
+    unit norm, on its own. Returns {'test_accuracy', 'train_accuracy', 'seconds'} (fractions,
+    seconds)."""
+    _check_arch(arch)
     start = time.perf_counter()
     trainset, testset = linear_datasets(v, setup.n_train, setup.n_test, setup.sigma, setup.eps,
                                         setup.seed)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(setup.seed)
-        model = build_nad_model(arch, num_channels=v.shape[0], num_classes=2)
-        train(model, trainset, setup.train_config(), device)
-    return {"test_accuracy": evaluate(model, testset, device),
-            "train_accuracy": evaluate(model, trainset, device),
-            "seconds": round(time.perf_counter() - start, 2)}
+    model = train(_fresh_network(arch, v, setup.seed), trainset, setup.train_config(), device)
+    return _result(model, trainset, testset, device, time.perf_counter() - start)
+
+
+def train_on_directions(arch, directions, setup, device):
+    """:func:`train_on_direction` for every v of ``directions`` at once (one grouped network,
+    utils.stacked_training): the same networks up to float rounding. Returns the results in
+    order; 'seconds' is the group's time shared equally."""
+    _check_arch(arch)
+    if len(directions) == 1:
+        return [train_on_direction(arch, directions[0], setup, device)]
+    start = time.perf_counter()
+    splits = [linear_datasets(v, setup.n_train, setup.n_test, setup.sigma, setup.eps,
+                              setup.seed) for v in directions]
+    models = [_fresh_network(arch, v, setup.seed) for v in directions]
+    train_stacked(models, [tr for tr, _ in splits], setup.train_config(),
+                  [setup.seed] * len(models), device, desc=f"{arch} x {len(models)}")
+    share = (time.perf_counter() - start) / len(models)
+    return [_result(m, tr, te, device, share) for m, (tr, te) in zip(models, splits)]
 
 
 def _read_rows(path):
@@ -70,75 +111,109 @@ def _read_rows(path):
 
 def _write_rows(path, rows, columns):
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=columns)
+    writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore")
     writer.writeheader()
     writer.writerows(rows)
     atomic_write(path, lambda tmp: Path(tmp).write_text(buf.getvalue()))
 
 
 def _check_settings(path, settings):
-    """Write the sweep's settings, or refuse to resume a sweep made with other settings."""
+    """Write the sweep's settings the first time, or refuse to resume a sweep made with other
+    settings."""
     if Path(path).is_file():
         old = json.loads(Path(path).read_text())
         if old.get("settings") != settings:
             raise UserError(f"{Path(path).parent} holds a sweep made with other settings "
                             f"({path}); delete that folder or pass another --results-dir")
+        return
     save_json(path, {"settings": settings, "versions": versions(), "git_commit": git_commit()})
 
 
-def sweep(arch, cells, csv_path, key_columns, setup, device, settings, desc):
-    """Train on every direction of ``cells`` (a list of (key tuple, function -> v)) and write
-    one CSV row each, skipping keys already in ``csv_path``. Returns all rows (dicts)."""
+def sweep(arch, cells, csv_path, key_columns, setup, device, settings, desc, group=None):
+    """Train on every direction of ``cells`` (a list of (key tuple, function -> v)), ``group``
+    at a time (default GROUP_SIZE[arch]), and write one CSV row each, skipping keys already in
+    ``csv_path``. Returns all rows (dicts, values as read from the CSV)."""
     columns = list(key_columns) + ["test_accuracy", "train_accuracy", "seconds"]
     _check_settings(Path(csv_path).with_suffix(".json"),
                     {"arch": arch, **asdict(setup), **settings})
     rows = _read_rows(csv_path)
-    done = {tuple(int(r[c]) for c in key_columns) for r in rows}
-    todo = [(key, make_v) for key, make_v in cells if key not in done]
-    if done:
-        print(f"resuming: {len(done)} of {len(cells)} directions already in {csv_path}")
-    for key, make_v in tqdm(todo, desc=desc, unit="direction"):
-        result = train_on_direction(arch, make_v(), setup, device)
-        rows.append({**dict(zip(key_columns, key)), **result})
-        _write_rows(csv_path, rows, columns)
-    return rows
+    done = {tuple(r[c] for c in key_columns) for r in rows}
+    todo = [(key, make_v) for key, make_v in cells
+            if tuple(str(k) for k in key) not in done]
+    if len(todo) < len(cells):
+        print(f"resuming: {len(cells) - len(todo)} of {len(cells)} directions already in "
+              f"{csv_path}")
+    group = group or GROUP_SIZE.get(arch, 1)
+    with tqdm(total=len(todo), desc=desc, unit="direction") as bar:
+        for first in range(0, len(todo), group):
+            chunk = todo[first:first + group]
+            results = train_on_directions(arch, [make_v() for _, make_v in chunk], setup,
+                                          device)
+            for (key, _), result in zip(chunk, results):
+                rows.append({**dict(zip(key_columns, key)), **result})
+            _write_rows(csv_path, rows, columns)
+            bar.update(len(chunk))
+    return [{c: str(r[c]) for c in columns} for r in rows]
 
 
-def fourier_grid(step):
-    """Frequencies -16, -16 + step, ... < 16 on each axis of a 32x32 image."""
+def fourier_lattice(step=2):
+    """Frequencies -16, -16 + step, ... < 16 of each axis (step 2: the authors' 16x16 grid)."""
     return list(range(-16, 16, step))
 
 
-def fourier_sweep(arch, step, setup, device, out_dir):
-    """Accuracy on D(v) for the Fourier directions of the grid ``fourier_grid(step)`` squared;
-    pairs giving the same direction are trained once. Writes fourier_grid.csv/.json/.png in
-    ``out_dir`` and returns (freqs, accuracy [n, n])."""
-    freqs = fourier_grid(step)
-    keys = list(dict.fromkeys(canonical_frequency(a, b) for a in freqs for b in freqs))
-    cells = [(key, lambda key=key: fourier_direction(*key)) for key in keys]
+def fourier_sweep(arch, step, setup, device, out_dir, phase="cos", group=None, figure=True):
+    """Accuracy on D(v) for the Fourier directions of the lattice ``fourier_lattice(step)``
+    squared (``phase``: cos, the website's, or sin, the released example's); each distinct
+    direction is trained once, sines that vanish are left out (NaN). Keeps every direction in
+    ``out_dir``/fourier_directions.csv and writes the lattice's cells to
+    fourier_grid_<phase>.csv (x, y: indices in the lattice, the website's for step 2; x the
+    vertical frequency k1) and, with ``figure``, .png. Returns (freqs, accuracy [n, n] as
+    fractions)."""
+    freqs = fourier_lattice(step)
+    keys = list(dict.fromkeys((phase, *canonical_frequency(a, b)) for a in freqs for b in freqs
+                              if has_direction(a, b, phase=phase)))
+    if not keys:
+        raise UserError(f"the lattice {freqs} holds no {phase} direction (every sine on it is "
+                        f"zero everywhere); use a smaller --grid-step or --phase cos")
+    cells = [(key, lambda key=key: fourier_direction(*key[1:], phase=phase)) for key in keys]
     out_dir = Path(out_dir)
-    # the settings leave out the grid: a finer grid reuses the cells of a coarser one
-    rows = sweep(arch, cells, out_dir / "fourier_grid.csv", ("k1", "k2"), setup, device,
-                 {"direction": "cos(2 pi (k1 m + k2 n) / 32), unit norm"},
-                 f"{arch} Fourier grid")
-    acc_of = {(int(r["k1"]), int(r["k2"])): float(r["test_accuracy"]) for r in rows}
-    accuracy = np.array([[acc_of[canonical_frequency(a, b)] for b in freqs] for a in freqs])
-    save_fourier_heatmap(out_dir / "fourier_grid.png", freqs, accuracy,
-                         f"{arch} on D(v), v = Fourier basis vector")
+    # the settings leave out the lattice: a finer one reuses the directions of a coarser one
+    rows = sweep(arch, cells, out_dir / "fourier_directions.csv", ("phase", "k1", "k2"),
+                 setup, device, {"direction": "cos or sin of 2 pi (k1 m + k2 n) / 32, unit "
+                                 "norm; k1, k2 modulo 32, the smaller of (k1, k2), (-k1, -k2)"},
+                 f"{arch} Fourier directions", group)
+    found = {(r["phase"], int(r["k1"]), int(r["k2"])): r for r in rows}
+    cell_rows, accuracy = [], np.full((len(freqs), len(freqs)), np.nan)
+    for x, k1 in enumerate(freqs):
+        for y, k2 in enumerate(freqs):
+            r = found.get((phase, *canonical_frequency(k1, k2)))
+            if r is None:
+                continue
+            accuracy[x, y] = float(r["test_accuracy"])
+            cell_rows.append({"x": x, "y": y, "k1": k1, "k2": k2, "phase": phase,
+                              "test_accuracy": r["test_accuracy"],
+                              "train_accuracy": r["train_accuracy"]})
+    _write_rows(out_dir / f"fourier_grid_{phase}.csv", cell_rows,
+                ["x", "y", "k1", "k2", "phase", "test_accuracy", "train_accuracy"])
+    if figure:
+        save_fourier_heatmap(out_dir / f"fourier_grid_{phase}.png", freqs, accuracy,
+                             f"{arch} on D(v), v = {phase} Fourier basis vector")
     return freqs, accuracy
 
 
-def nad_sweep(arch, nads, nads_name, indices, setup, device, out_dir):
+def nad_sweep(arch, nads, nads_name, indices, setup, device, out_dir, group=None, figure=True):
     """Accuracy on D(NAD_i) for every i of ``indices``, NADs [k, 1024]. Writes
-    nad_indices.csv/.json/.png in ``out_dir`` and returns accuracies in the order of indices."""
+    nad_indices.csv/.json (and, with ``figure``, .png) in ``out_dir`` and returns accuracies
+    in the order of indices."""
     for i in indices:
         nad_direction(nads, i)  # refuse out-of-range indices before any training
     cells = [((i,), lambda i=i: nad_direction(nads, i)) for i in indices]
     out_dir = Path(out_dir)
     rows = sweep(arch, cells, out_dir / "nad_indices.csv", ("nad_index",), setup, device,
-                 {"nads": nads_name}, f"{arch} NAD directions")
+                 {"nads": nads_name}, f"{arch} NAD directions", group)
     acc_of = {int(r["nad_index"]): float(r["test_accuracy"]) for r in rows}
     done = sorted(acc_of)
-    save_nad_curve(out_dir / "nad_indices.png", done, [acc_of[i] for i in done],
-                   f"{arch} on D(NAD_i) ({nads_name})")
+    if figure:
+        save_nad_curve(out_dir / "nad_indices.png", done, [acc_of[i] for i in done],
+                       f"{arch} on D(NAD_i) ({nads_name})")
     return [acc_of[i] for i in indices]

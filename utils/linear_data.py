@@ -16,16 +16,34 @@ from .io import sha256
 from .nad_files import read_nads
 
 
-def fourier_direction(k1, k2, shape=(1, 32, 32)):
-    """The unit-norm real part of the 2-D DFT basis image of frequency (k1, k2):
-    v[c, m, n] proportional to cos(2 pi (k1 m / H + k2 n / W)), the same in every channel.
-    Frequencies are taken modulo (H, W); (k1, k2) and (-k1, -k2) give the same v.
-    Returns float32 [C, H, W]."""
+PHASES = ("cos", "sin")
+
+
+def fourier_direction(k1, k2, shape=(1, 32, 32), phase="cos"):
+    """The unit-norm real (``phase='cos'``) or imaginary (``'sin'``) part of the 2-D DFT basis
+    image of frequency (k1, k2): v[c, m, n] proportional to cos (or sin) of
+    2 pi (k1 m / H + k2 n / W), the same in every channel. Frequencies are taken modulo (H, W);
+    (k1, k2) and (-k1, -k2) give the same v (the sine up to its sign, which swaps the two
+    classes of D(v)). The authors' website grid uses the cosine, their released
+    directional_bias.py example a sine. Returns float32 [C, H, W]; raises UserError for a sine
+    that is zero everywhere (k1 and k2 both 0 or H/2, W/2)."""
+    if phase not in PHASES:
+        raise UserError(f"unknown phase {phase!r}; use cos or sin")
     _, h, w = shape
     m = torch.arange(h, dtype=torch.float64)[:, None]
     n = torch.arange(w, dtype=torch.float64)[None, :]
-    img = torch.cos(2 * math.pi * (k1 * m / h + k2 * n / w)).expand(shape)
+    wave = torch.cos if phase == "cos" else torch.sin
+    img = wave(2 * math.pi * (k1 * m / h + k2 * n / w)).expand(shape)
+    if img.norm() < 1e-6:
+        raise UserError(f"the sine of frequency ({k1}, {k2}) is zero everywhere on a {h}x{w} "
+                        f"image; choose another frequency or --phase cos")
     return (img / img.norm()).float()
+
+
+def has_direction(k1, k2, shape=(1, 32, 32), phase="cos"):
+    """Whether :func:`fourier_direction` exists (every cosine; a sine unless it vanishes)."""
+    _, h, w = shape
+    return phase == "cos" or not ((2 * k1) % h == 0 and (2 * k2) % w == 0)
 
 
 def canonical_frequency(k1, k2, shape=(1, 32, 32)):
@@ -49,6 +67,10 @@ def nads_label(path):
 
 def nad_direction(nads, index, shape=(1, 32, 32)):
     """NAD number ``index`` of ``nads`` [k, D] as a unit-norm float32 image [C, H, W]."""
+    if nads.ndim != 2 or nads.shape[1] != math.prod(shape):
+        raise UserError(f"the NADs are an array of shape {tuple(nads.shape)}; directions of "
+                        f"{'x'.join(map(str, shape))} images need one NAD of "
+                        f"{math.prod(shape)} values per row")
     if not 0 <= index < len(nads):
         raise UserError(f"NAD index {index} is out of range: the file holds {len(nads)} NADs "
                         f"(0 .. {len(nads) - 1})")

@@ -40,7 +40,8 @@ from .io import save_json, save_npy
 from .plots import save_margin_plot
 from .run_folder import check_unit, clean_temporary, locked, write_unit
 
-DEEPFOOL_DEFAULTS = {"num_classes": 10, "overshoot": 0.02, "max_iter": 100, "stem": None}
+DEEPFOOL_DEFAULTS = {"num_classes": 10, "overshoot": 0.02, "max_iter": 100, "stem": None,
+                     "gradients_at_overshoot": False}
 
 
 # DeepFool's first step is the same for every subspace (utils.deepfool.first_step): it is kept

@@ -78,3 +78,52 @@ def save_nad_curve(path, indices, accuracy, title):
     ax.set_ylim(40, 101)
     ax.set_title(title, fontsize=10)
     return _save(fig, path)
+
+
+def _heatmap(ax, accuracy, freqs, title, cmap="viridis", vmin=50, vmax=100):
+    im = ax.imshow(accuracy, cmap=cmap, vmin=vmin, vmax=vmax)
+    ticks = np.arange(0, len(freqs), 2)
+    ax.set_xticks(ticks, [str(freqs[t]) for t in ticks], fontsize=6)
+    ax.set_yticks(ticks, [str(freqs[t]) for t in ticks], fontsize=6)
+    ax.set_title(title, fontsize=8)
+    return im
+
+
+def save_grid_comparison(path, freqs, rows):
+    """One row per architecture: our accuracy grid, the published one and their difference
+    (all [n, n] in %, NaN = missing; rows: list of (arch, ours, published)), rows k1 (vertical
+    frequency), columns k2."""
+    fig, axes = plt.subplots(len(rows), 3, figsize=(10, 3.1 * len(rows)), dpi=120,
+                             squeeze=False)
+    for (arch, ours, published), ax in zip(rows, axes):
+        im = _heatmap(ax[0], ours, freqs, f"{arch}, this repository")
+        _heatmap(ax[1], published, freqs, f"{arch}, authors' website table")
+        fig.colorbar(im, ax=ax[:2], label="test accuracy (%)", shrink=0.8)
+        diff = _heatmap(ax[2], ours - published, freqs, f"{arch}: ours - published",
+                        cmap="RdBu_r", vmin=-50, vmax=50)
+        fig.colorbar(diff, ax=ax[2], label="points", shrink=0.8)
+        ax[0].set_ylabel("k1 (vertical frequency)", fontsize=7)
+    for ax in axes[-1]:
+        ax.set_xlabel("k2 (horizontal frequency)", fontsize=7)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
+    plt.close(fig)
+    return path
+
+
+def save_nad_curve_comparison(path, ours, published):
+    """Test accuracy (%) against the NAD index: ``ours`` (label, indices, accuracy) drawn over
+    ``published`` {label: (indices, accuracy)}."""
+    fig, ax = plt.subplots(figsize=(7, 3.8), dpi=120)
+    for (label, (idx, acc)), colour in zip(published.items(),
+                                           ["tab:orange", "tab:green", "tab:red", "tab:purple"]):
+        ax.plot(idx, acc, color=colour, lw=0.8, alpha=0.6, label=label)
+    label, idx, acc = ours
+    ax.plot(idx, acc, color="black", marker="o", ms=2.5, lw=1, label=label)
+    ax.axhline(50, color="gray", lw=0.8, ls="--")
+    ax.set_xscale("symlog", linthresh=10)
+    ax.set_xlim(-0.5, 1100)
+    ax.set_ylim(40, 101)
+    ax.set_xlabel("NAD index")
+    ax.set_ylabel("test accuracy on D(NAD_i) (%)")
+    ax.legend(fontsize=7, loc="lower left")
+    return _save(fig, path)

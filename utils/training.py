@@ -15,6 +15,7 @@ augmentations and PGD random starts (:func:`rank_seed`). Rank 0 alone writes the
 and shows the progress bar (its own share's loss and accuracy); the state holds the bare model
 (no ``module.`` prefix), so a run resumes under any number of processes.
 """
+import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -44,13 +45,15 @@ class TrainConfig:
     seed: int = 0
 
     def lr_at(self, t):
-        """Learning rate at fractional epoch ``t`` in [0, epochs]."""
+        """Learning rate at fractional epoch ``t`` in [0, epochs] (train() asks for it at the end
+        of every batch, as the original code)."""
         if self.schedule == "triangular":
             return float(np.interp(t, [0, self.epochs * 2 / 5, self.epochs], [0, self.max_lr, 0]))
         if self.schedule == "linear":
             return float(np.interp(t, [0, self.epochs], [self.max_lr, 0]))
         if self.schedule == "step":  # x0.1 after 1/3 and after 2/3 of the epochs (ImageNet)
-            return self.max_lr * 0.1 ** int(3 * t // self.epochs)
+            # per epoch: t in (e, e + 1] (train() asks at the end of each batch) is epoch e
+            return self.max_lr * 0.1 ** (3 * max(math.ceil(t) - 1, 0) // self.epochs)
         if self.schedule == "cosine":
             return float(self.max_lr * 0.5 * (1 + np.cos(np.pi * t / self.epochs)))
         raise ValueError(f"unknown schedule {self.schedule!r}")
@@ -223,10 +226,10 @@ def train(model, dataset, config, device, state_path=None, resume=False, attack=
                     model.eval()
                     x = attack(model, x, y).detach()
                 net.train()
-                # the original code evaluates the schedule one batch later, at
-                # epoch + (i + 1) / n; kept as it is: the shipped checkpoints were trained with it
+                # as the original code: the rate of batch i is the schedule's at the END of
+                # the batch, epoch + (i + 1) / n (so the last batch of a decay to 0 trains at 0)
                 for group in opt.param_groups:
-                    group["lr"] = config.lr_at(epoch + i / steps_per_epoch)
+                    group["lr"] = config.lr_at(epoch + (i + 1) / steps_per_epoch)
                 with torch.autocast(device.type, enabled=amp):
                     logits = net(x)
                     loss = F.cross_entropy(logits, y)

@@ -1,0 +1,35 @@
+"""The authors' published tables of the NAD paper (docs/data/published, see its README)."""
+import csv
+from pathlib import Path
+
+import numpy as np
+
+PUBLISHED = Path(__file__).resolve().parents[1] / "docs" / "data" / "published"
+# column prefixes of their tables
+ARCH_COLUMNS = {"LogReg": "lr", "LeNet": "ln", "ResNet18": "rn", "DenseNet121": "dn",
+                "VGG11": "vgg"}
+
+
+def _rows(name):
+    with open(PUBLISHED / name, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def read_published():
+    """{'grid': {arch: accuracy [16, 16] in %, [x, y] with x the vertical frequency},
+        'nads': {arch: (indices [1023], accuracy [1023] in %)},
+        'singular_values': {arch: [1023]}} from dft_accuracies.csv and nads.csv."""
+    grid_rows = _rows("dft_accuracies.csv")
+    grid = {}
+    for arch, col in ARCH_COLUMNS.items():
+        acc = np.full((16, 16), np.nan)
+        for r in grid_rows:
+            acc[int(r["x"]), int(r["y"])] = float(r[f"acc_{col}"])
+        grid[arch] = acc
+    nad_rows = _rows("nads.csv")
+    index = np.array([int(r["index"]) for r in nad_rows])
+    nads = {arch: (index, np.array([float(r[f"acc_{col}"]) for r in nad_rows]))
+            for arch, col in ARCH_COLUMNS.items() if f"acc_{col}" in nad_rows[0]}
+    singular = {arch: np.array([float(r[f"eig_{col}"]) for r in nad_rows])
+                for arch, col in ARCH_COLUMNS.items() if f"eig_{col}" in nad_rows[0]}
+    return {"grid": grid, "nads": nads, "singular_values": singular}
