@@ -249,12 +249,12 @@ def test_nad_computation_leaves_the_shipped_nads_alone_unless_told(tmp_path, mon
     them."""
     import utils.nad_computation
     from tests.test_scripts import run_script
-    assert utils.nad_computation.SHIPPED == ROOT / "nads"
     monkeypatch.chdir(tmp_path)
     argv = ["--arch", "LogReg", "--networks", "12", "--k", "3"]
     assert run_script("nad_computation", argv, monkeypatch) == 0
-    assert np.load(tmp_path / "Results" / "nads" / "LogReg_NADs.npy").shape == (3, 1024)
     assert not (tmp_path / "nads").exists()
+    assert np.load(tmp_path / "Results" / "nads" / "LogReg_NADs.npy").shape == (3, 1024)
+    assert utils.nad_computation.SHIPPED == ROOT / "nads"
     monkeypatch.setattr(utils.nad_computation, "SHIPPED", tmp_path / "shipped")
     assert run_script("nad_computation", argv + ["--out-dir", "shipped"], monkeypatch) == 0
     assert "--out-dir shipped: the shipped LogReg NADs there will be replaced" in \
