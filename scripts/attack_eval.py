@@ -6,7 +6,8 @@ exactly (Dykstra) onto the eps-ball and the valid images [0, 1] of pixel space (
 import argparse
 
 from utils.attack_eval import evaluate_checkpoint
-from utils.cli import positive_float, positive_int, run
+from utils.cli import (device_name, nonnegative_int, positive_float, positive_int, run,
+                       seed_number)
 
 
 def main():
@@ -18,17 +19,16 @@ def main():
     p.add_argument("--eps", type=positive_float, default=2.0, help="L2 radius (default 2)")
     p.add_argument("--steps", type=positive_int, default=100, help="PGD steps (default 100)")
     p.add_argument("--step-size", type=positive_float, help="default eps / 4")
-    p.add_argument("--restarts", type=int, default=2, help="random restarts (default 2)")
+    p.add_argument("--restarts", type=nonnegative_int, default=2,
+                   help="random restarts (default 2)")
     p.add_argument("--samples", type=positive_int, help="seeded subset of the test split")
-    p.add_argument("--seed", type=int, default=0, help="seed of the subset and restarts")
+    p.add_argument("--seed", type=seed_number, default=0, help="seed of the subset and restarts")
     p.add_argument("--data", choices=["auto", "full", "sample"], default="auto")
     p.add_argument("--data-dir", default="data")
     p.add_argument("--download", action="store_true")
-    p.add_argument("--device", default="auto")
+    p.add_argument("--device", type=device_name, default="auto")
     p.add_argument("--batch-size", type=positive_int, default=500)
     a = p.parse_args()
-    if a.restarts < 0:
-        p.error("--restarts must be 0 or more")
     result, info = evaluate_checkpoint(
         a.dataset, a.checkpoint, a.model, a.flipped, a.eps, a.steps, a.step_size, a.restarts,
         a.data, a.data_dir, a.download, a.device, a.samples, a.seed, a.batch_size)

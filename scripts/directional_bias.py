@@ -10,12 +10,14 @@ from pathlib import Path
 import numpy as np
 
 from models import NAD_ARCHITECTURES
-from utils.cli import int_list, positive_int, run
+from utils.cli import (device_name, hold, int_list, positive_float, positive_int, run,
+                       seed_number)
 from utils.directional_bias import (LinearSetup, fourier_sweep, nad_sweep,
                                     train_on_direction)
 from utils.linear_data import PHASES
 from utils.io import save_json
 from utils.linear_data import fourier_direction, load_nads, nad_direction, nads_label
+from utils.run_folder import locked
 from utils.training import pick_device
 
 
@@ -48,10 +50,11 @@ def main():
     p.add_argument("--epochs", type=positive_int, default=20)
     p.add_argument("--train-samples", type=positive_int, default=10_000)
     p.add_argument("--test-samples", type=positive_int, default=10_000)
-    p.add_argument("--sigma", type=float, default=3.0, help="noise standard deviation")
-    p.add_argument("--eps", type=float, default=1.0, help="distance between the classes")
-    p.add_argument("--seed", type=int, default=0, help="seed of the data and the network")
-    p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda")
+    p.add_argument("--sigma", type=positive_float, default=3.0, help="noise standard deviation")
+    p.add_argument("--eps", type=positive_float, default=1.0, help="distance between the classes")
+    p.add_argument("--seed", type=seed_number, default=0, help="seed of the data and the network")
+    p.add_argument("--device", type=device_name, default="auto",
+                   help="auto (CUDA if available), cpu, cuda")
     p.add_argument("--results-dir", default="Results")
     args = p.parse_args()
 
@@ -63,6 +66,7 @@ def main():
     uses_nads = args.nad_index is not None or args.nad_indices is not None
     nads = load_nads(nads_path) if uses_nads else None
     nads_name = nads_label(nads_path) if uses_nads else None
+    hold(locked(out_dir))  # one run at a time in out_dir, checked writable before training
 
     if args.fourier_grid:
         freqs, acc = fourier_sweep(args.arch, args.grid_step, setup, device, out_dir,
@@ -98,4 +102,5 @@ def main():
 
 
 if __name__ == "__main__":
-    run(main)
+    run(main, interrupted="a sweep keeps its finished directions in its CSV, and the same "
+                          "command continues it; a single direction is not kept")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from utils.cli import (add_pgd_arguments, margin_parser, pgd_from_args,
+from utils.cli import (add_pgd_arguments, device_name, hold, margin_parser, pgd_from_args,
                        positive_int, run)
 from utils.data import images_at, load_mnist
 from utils.directional_bias import LinearSetup, fourier_sweep, nad_sweep
@@ -25,10 +25,12 @@ from utils.errors import UserError
 from utils.experiment import run_margin_experiment
 from utils.figures import frequency_figure, margin_panels, nads_figure, save_figure
 from utils.linear_data import load_nads, nads_label
+from utils.margins import load_margin_run
 from utils.nad_plots import save_grid_comparison, save_nad_curve_comparison
 from utils.published import read_published
 from utils.photos import PHOTOS, sample_photos
 from utils.projection import FLIP, IDENTITY
+from utils.run_folder import locked
 from utils.training import pick_device
 
 from models import NAD_ARCHITECTURES
@@ -51,7 +53,7 @@ def measure_margins(name, args, device):
                                      "--results-dir", str(Path(args.results_dir) / "figures")])
     out = run_margin_experiment(margin_args, "MNIST", transform=transform, robust=robust,
                                 attack=pgd_from_args(margin_args, pgd_transform))
-    return np.load(out / "margins.npy")
+    return load_margin_run(out)[1]
 
 
 def margin_figures(args, out_dir, device):
@@ -108,6 +110,7 @@ def directional_figures(args, out_dir, device):
     published = read_published()
     rows = []
     for arch in ("LogReg", "LeNet"):
+        hold(locked(sweeps / arch))
         freqs, acc = fourier_sweep(arch, 2, setup, device, sweeps / arch, figure=False)
         rows.append((arch, 100 * acc, published["grid"][arch]))
     yield save_grid_comparison(out_dir / "directional_bias_grids.png", freqs, rows)
@@ -131,7 +134,8 @@ def main():
     p.add_argument("--data", choices=["auto", "full", "sample"], default="auto")
     p.add_argument("--sweeps-dir", default="docs/data/directional_bias",
                    help="the directional-bias sweeps (committed: nothing is retrained)")
-    p.add_argument("--device", default="cpu", help="cpu (default, reproducible) or cuda")
+    p.add_argument("--device", type=device_name, default="cpu",
+                   help="cpu (default, reproducible) or cuda")
     args = p.parse_args()
     groups = [g.strip() for g in args.only.split(",") if g.strip()]
     unknown = sorted(set(groups) - set(GROUPS))
@@ -140,6 +144,7 @@ def main():
                         f"{', '.join(GROUPS)}")
     device = pick_device(args.device)
     out_dir = Path(args.out_dir)
+    hold(locked(out_dir))  # one run at a time, checked writable before any work
     makers = {"margins": lambda: margin_figures(args, out_dir, device),
               "frequency": lambda: frequency_figures(args, out_dir),
               "nads": lambda: nad_figures(out_dir),

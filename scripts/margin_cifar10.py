@@ -7,7 +7,7 @@ MODELS = ["ResNet18", "VGG19", "VGG19_bn", "DenseNet121"]
 
 
 def main():
-    args = margin_parser(__doc__, MODELS, "ResNet18", 8, 2).parse_args()
+    args = margin_parser(__doc__, MODELS, "ResNet18", 8, 2, sample=False).parse_args()
     run_margin_experiment(args, "CIFAR10")
 
 

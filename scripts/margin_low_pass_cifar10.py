@@ -8,7 +8,7 @@ from scripts.margin_cifar10 import MODELS
 
 
 def main():
-    args = margin_parser(__doc__, MODELS, "ResNet18", 8, 2).parse_args()
+    args = margin_parser(__doc__, MODELS, "ResNet18", 8, 2, sample=False).parse_args()
     run_margin_experiment(args, "CIFAR10", transform="low_pass")
 
 

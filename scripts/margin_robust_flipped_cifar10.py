@@ -8,7 +8,8 @@ from utils.projection import FLIP
 
 
 def main():
-    parser = margin_parser(__doc__, ["ResNet18", "VGG19", "DenseNet121"], "ResNet18", 8, 2)
+    parser = margin_parser(__doc__, ["ResNet18", "VGG19", "DenseNet121"], "ResNet18", 8, 2,
+                           sample=False)
     args = add_pgd_arguments(parser, eps=1.0, steps=7).parse_args()
     run_margin_experiment(args, "CIFAR10", transform="flipped", robust=True,
                           attack=pgd_from_args(args, FLIP))

@@ -3,25 +3,32 @@
 autograd NADs of one architecture."""
 import argparse
 
-from utils.cli import run
+from utils.cli import positive_int_list, run
 from utils.errors import UserError
 from utils.linear_data import load_nads
 from utils.nads import subspace_overlap
+
+DEFAULT_K = (1, 5, 20, 100)
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("a", help="a <Arch>_NADs.npy file")
     p.add_argument("b", help="another one")
-    p.add_argument("--k", default="1,5,20,100", help="subspace sizes, comma-separated")
+    p.add_argument("--k", type=positive_int_list,
+                   help=f"subspace sizes, comma-separated (default "
+                        f"{','.join(map(str, DEFAULT_K))}: those the two files hold)")
     args = p.parse_args()
     a, b = load_nads(args.a), load_nads(args.b)
-    if a.shape[1] != b.shape[1]:
-        raise UserError(f"the NADs have different sizes ({a.shape[1]} and {b.shape[1]}); "
-                        f"compare NADs of the same input shape")
-    for k in (int(t) for t in args.k.split(",")):
-        if k > min(len(a), len(b)):
-            raise UserError(f"k = {k} is more than the files hold ({len(a)} and {len(b)} NADs)")
+    most = min(len(a), len(b))
+    if args.k is None:
+        sizes = [k for k in DEFAULT_K if k <= most]
+    elif max(args.k) > most:
+        raise UserError(f"--k {max(args.k)} is more than the files hold ({len(a)} and {len(b)} "
+                        f"NADs); ask for at most {most}")
+    else:
+        sizes = args.k
+    for k in sizes:
         print(f"k = {k:4d}: overlap {subspace_overlap(a[:k], b[:k]):.3f} "
               f"(random subspaces: {k / a.shape[1]:.3f})")
 

@@ -3,7 +3,8 @@
 with torchrun. The checkpoint is what margin_flipped_imagenet --checkpoint loads."""
 import argparse
 
-from utils.cli import positive_int, run
+from utils.cli import (device_name, nonnegative_int, positive_float, positive_int, run,
+                       seed_number)
 from utils.imagenet_training import recipe, train_resnet50
 
 
@@ -15,13 +16,17 @@ def main():
     p.add_argument("--epochs", type=positive_int, default=90)
     p.add_argument("--batch-size", type=positive_int, default=256,
                    help="global batch, split evenly across the processes (default 256)")
-    p.add_argument("--lr", type=float, help="peak learning rate (default 0.1 * batch / 256)")
+    p.add_argument("--lr", type=positive_float,
+                   help="peak learning rate (default 0.1 * batch / 256)")
     p.add_argument("--schedule", choices=["step", "cosine"], default="step",
                    help="step: lr x0.1 after 1/3 and 2/3 of the epochs; cosine: cosine decay")
     p.add_argument("--image-size", type=positive_int, default=224, help="crop side in pixels")
-    p.add_argument("--workers", type=int, default=8, help="data loading processes per GPU")
-    p.add_argument("--seed", type=int, default=0, help="seed of the initialisation and order")
-    p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda")
+    p.add_argument("--workers", type=nonnegative_int, default=8,
+                   help="data loading processes per GPU (default 8)")
+    p.add_argument("--seed", type=seed_number, default=0,
+                   help="seed of the initialisation and order")
+    p.add_argument("--device", type=device_name, default="auto",
+                   help="auto (CUDA if available), cpu, cuda")
     p.add_argument("--resume", action="store_true", help="resume an interrupted run")
     p.add_argument("--out-dir", help="default: Results/train_ImageNet[_flipped]/ResNet50")
     args = p.parse_args()

@@ -1,4 +1,6 @@
 """The CIFAR-10 and ImageNet loaders on tiny datasets in the real on-disk formats."""
+import pickle
+
 import numpy as np
 import pytest
 import scipy.fft
@@ -131,3 +133,43 @@ def test_chunked_channel_statistics_equal_numpy():
     mean, std = _channel_mean_std(x, chunk=5)
     np.testing.assert_allclose(mean, x.double().numpy().mean(axis=(0, 2, 3)), rtol=1e-10)
     np.testing.assert_allclose(std, x.double().numpy().std(axis=(0, 2, 3), ddof=1), rtol=1e-8)
+
+
+def test_cifar10_batches_in_the_original_python2_format_load(tmp_path):
+    """The real files are Python 2 pickles (8-bit strings, numpy.core): the safe reader takes
+    them as torchvision's reader did."""
+    xtr, ytr, xte, yte = write_cifar10(tmp_path, per_batch=2, n_test=3, python2=True)
+    data = load_cifar10("full", tmp_path)
+    np.testing.assert_array_equal(data.train.tensors[0].numpy(), (xtr / 255.0).astype(np.float32))
+    np.testing.assert_array_equal(data.train.tensors[1].numpy(), ytr)
+    np.testing.assert_array_equal(data.test.tensors[0].numpy(), (xte / 255.0).astype(np.float32))
+
+
+class _Payload:
+    """Unpickling this calls open(path, 'w'): the marker file appears if the file's code ran."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return open, (str(self.path), "w")
+
+
+@pytest.mark.parametrize("hidden", ["data", "labels", "object array"])
+def test_a_crafted_cifar10_batch_is_refused_without_running_its_code(tmp_path, hidden):
+    """Issue #22, finding 9: torchvision's reader unpickles the batch files with pickle, so a
+    crafted data_batch_1 ran its code; the reader now admits only plain data."""
+    write_cifar10(tmp_path, per_batch=1, n_test=1)
+    marker = tmp_path / "code_ran"
+    payload = _Payload(marker)
+    batch = {"data": np.zeros((1, 3072), np.uint8), "labels": [0]}
+    if hidden == "object array":
+        batch["data"] = np.array([payload], dtype=object)
+    else:
+        batch[hidden] = payload
+    with open(tmp_path / "cifar-10-batches-py" / "data_batch_1", "wb") as f:
+        pickle.dump(batch, f, protocol=2)
+    with pytest.raises(UserError, match="data_batch_1 was refused as unsafe: it is not plain "
+                                        "data .it names io.open."):
+        load_cifar10("auto", tmp_path)
+    assert not marker.exists()

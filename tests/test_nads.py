@@ -15,7 +15,9 @@ from utils.nads import (NetworkSampler, Stacked, autograd_gradients, build_netwo
                         evaluation_point, fd_gradients, iter_gradients, network_seed,
                         principal_directions, subspace_overlap)
 from utils.cli import run
+from utils.data import ROOT
 from utils.io import save_torch
+from utils.linear_data import load_nads
 
 
 def smooth_net():
@@ -238,3 +240,31 @@ def test_overlap_script_compares_two_nad_files(tmp_path, monkeypatch, capsys):
     run(nad_overlap.main)
     out = capsys.readouterr().out
     assert "k =    1: overlap 1.000" in out and "k =    3: overlap 0.333" in out
+
+
+def test_nad_computation_leaves_the_shipped_nads_alone_unless_told(tmp_path, monkeypatch,
+                                                                    capsys):
+    """Issue #22, finding 2: without --out-dir the NADs go to Results/nads/ (they replaced the
+    shipped nads/ before, without a word); --out-dir onto the shipped folder says it replaces
+    them."""
+    import utils.nad_computation
+    from tests.test_scripts import run_script
+    monkeypatch.chdir(tmp_path)
+    argv = ["--arch", "LogReg", "--networks", "12", "--k", "3"]
+    assert run_script("nad_computation", argv, monkeypatch) == 0
+    assert not (tmp_path / "nads").exists()
+    assert np.load(tmp_path / "Results" / "nads" / "LogReg_NADs.npy").shape == (3, 1024)
+    assert utils.nad_computation.SHIPPED == ROOT / "nads"
+    monkeypatch.setattr(utils.nad_computation, "SHIPPED", tmp_path / "shipped")
+    assert run_script("nad_computation", argv + ["--out-dir", "shipped"], monkeypatch) == 0
+    assert "--out-dir shipped: the shipped LogReg NADs there will be replaced" in \
+        capsys.readouterr().out
+
+
+def test_the_shipped_nads_match_the_hashes_their_json_records():
+    """The shipped JSONs record the sha256 of their arrays (added with this check, the arrays
+    unchanged), so load_nads checks them as it checks newly computed ones."""
+    for path in sorted((ROOT / "nads").glob("*_NADs.npy")):
+        meta = json.loads(path.with_suffix(".json").read_text())
+        assert set(meta["files"]) == {path.name, path.name.replace("_NADs", "_eigenvals")}
+        assert load_nads(path).shape == (meta["k"], 1024)

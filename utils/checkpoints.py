@@ -4,6 +4,10 @@ Accepts the authors' files (a bare state_dict, or one inside a dict under ``net`
 or ``state_dict``), state_dicts saved from DataParallel/DDP (``module.`` prefixes), and the
 checkpoints of the ``robustness`` library (see :func:`from_robustness`).
 """
+import io
+import pickletools
+import warnings
+import zipfile
 from pathlib import Path
 
 import torch
@@ -34,18 +38,70 @@ def from_robustness(state):
     return {bare(k)[len("model."):]: v for k, v in state.items() if bare(k).startswith("model.")}
 
 
+# what the pickles of plain tensor files import besides torch's own functions
+HARMLESS_GLOBALS = {"collections.OrderedDict", "_codecs.encode"}
+
+
+def _imports(path, most=8):
+    """The globals (``module.name``) that the pickles in ``path`` (the ``data.pkl`` of a zip
+    file as torch.save writes, else up to ``most`` pickles one after the other, as in torch's
+    legacy format) would import when loaded; [] when they are not well-formed pickles."""
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as z:
+                data = z.read(next(n for n in z.namelist() if n.endswith("data.pkl")))
+        else:
+            data = Path(path).read_bytes()
+        stream, found = io.BytesIO(data), []
+        for _ in range(most):
+            strings = []
+            for op, arg, _ in pickletools.genops(stream):
+                if op.name in ("GLOBAL", "INST"):
+                    found.append(arg.replace(" ", "."))
+                elif op.name == "STACK_GLOBAL" and len(strings) >= 2:
+                    found.append(".".join(strings[-2:]))
+                if isinstance(arg, str):
+                    strings.append(arg)
+            if stream.tell() == len(data):
+                break
+    except Exception:  # not a pickle: a damaged file
+        return []
+    return found
+
+
+def read_torch_file(path, what="checkpoint"):
+    """The object in the PyTorch file ``path``, loaded with ``weights_only=True`` (no code of the
+    file runs). A UserError naming ``what`` when ``path`` is a folder or the file is damaged, or
+    refused as unsafe when its pickle would import other functions than torch's."""
+    path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{what} {path} is a folder, not a file; give the path of the file "
+                        f"inside it")
+    try:
+        with warnings.catch_warnings():  # torch warns about the pickle protocol, then refuses
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises many types for damaged files
+        unsafe = sorted({name for name in _imports(path) if name not in HARMLESS_GLOBALS
+                         and name.split(".")[0] != "torch"})
+        if unsafe:
+            raise UserError(f"{what} {path} was refused as unsafe: loading it would call "
+                            f"{', '.join(unsafe[:3])}, which a file of tensors never does; use "
+                            f"one saved with torch.save(model.state_dict(), path)") from None
+        raise UserError(f"{what} {path} could not be read as a PyTorch file "
+                        f"({type(e).__name__}); it is damaged or not a {what}") from None
+
+
 def load_state_dict(path):
     """The state_dict stored in ``path``; a UserError if it is missing or unreadable."""
     path = Path(path)
+    if path.is_dir():
+        raise UserError(f"checkpoint {path} is a folder, not a file; pass the path of the "
+                        f"model.t7 inside it")
     if not path.is_file():
         raise UserError(f"checkpoint {path} does not exist; pass --train to train a model, "
                         f"or --checkpoint with the path of a model.t7")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # torch raises many types for damaged files
-        raise UserError(f"checkpoint {path} could not be read as a PyTorch file "
-                        f"({type(e).__name__}); it is damaged or not a checkpoint") from None
-    state = _unwrap(obj)
+    state = _unwrap(read_torch_file(path))
     if not isinstance(state, dict) or not all(torch.is_tensor(v) for v in state.values()):
         raise UserError(f"checkpoint {path} holds no state_dict of tensors")
     state = from_robustness(state)

@@ -1,47 +1,95 @@
 """Command-line plumbing shared by the scripts: the common arguments and the error guard."""
 import argparse
+import contextlib
+import math
 import os
+import shlex
 import sys
 
 from . import distributed
 from .adversarial import L2PGD, PROJECTIONS, madry_step_size
-from .errors import UserError
+from .errors import Interrupted, UserError
+from .training import check_device
+
+
+def _whole_number(text):
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
 
 
 def positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    value = _whole_number(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text} must be at least 1")
     return value
 
 
-def positive_float(text):
+def nonnegative_int(text):
+    value = _whole_number(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text} must be 0 or more")
+    return value
+
+
+def _finite_float(text):
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text} is not a finite number")
+    return value
+
+
+def positive_float(text):
+    value = _finite_float(text)
     if not value > 0:
         raise argparse.ArgumentTypeError(f"{text} must be positive")
     return value
 
 
+def nonnegative_float(text):
+    value = _finite_float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text} must be 0 or more")
+    return value
+
+
+SEED_LIMIT = 2 ** 32  # numpy's and torch's generators both take every seed below this
+
+
+def seed_number(text):
+    """A seed: a whole number from 0 to 2**32 - 1."""
+    value = _whole_number(text)
+    if not 0 <= value < SEED_LIMIT:
+        raise argparse.ArgumentTypeError(f"{text} must be from 0 to {SEED_LIMIT - 1}")
+    return value
+
+
+def device_name(text):
+    """A --device that exists here: auto, cpu, cuda or cuda:N (see utils.training.check_device)."""
+    try:
+        check_device(text)
+    except UserError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return text
+
+
 def eval_count(text):
     """A number of test images: a whole number >= 0, or -1 for all of them."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    value = _whole_number(text)
     if value < -1:
         raise argparse.ArgumentTypeError(f"{text} must be -1 (all), 0 (none) or a positive count")
     return value
 
 
-def margin_parser(description, models, default_model, block_size, block_step, trainable=True):
+def margin_parser(description, models, default_model, block_size, block_step, trainable=True,
+                  sample=True):
     """Arguments of every margin script (see README for their meaning).
-    trainable=False: no --train/--epochs/--resume (models that are only loaded)."""
+    trainable=False: no --train/--epochs/--resume (models that are only loaded); sample=False:
+    the dataset has no bundled sample (no --data sample)."""
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--model", choices=models, default=default_model)
     p.add_argument("--checkpoint", help="weights to load (default: the shipped checkpoint)")
@@ -53,13 +101,20 @@ def margin_parser(description, models, default_model, block_size, block_step, tr
     else:
         p.set_defaults(train=False, epochs=None, resume=False, trainable=False)
     p.add_argument("--samples", type=positive_int, default=100, help="test samples to measure")
-    p.add_argument("--seed", type=int, default=0, help="seed of the sample draw and training")
-    p.add_argument("--data", choices=["auto", "full", "sample"], default="auto",
-                   help="full dataset, bundled sample, or full when on disk (default)")
+    p.add_argument("--seed", type=seed_number, default=0,
+                   help="seed of the sample draw" + (" and training" if trainable else ""))
+    if sample:
+        p.add_argument("--data", choices=["auto", "full", "sample"], default="auto",
+                       help="full dataset, bundled sample, or full when on disk (default)")
+    else:
+        p.add_argument("--data", choices=["auto", "full"], default="auto",
+                       help="the dataset on disk (auto and full are the same: it has no "
+                            "bundled sample)")
     p.add_argument("--data-dir", default="data", help="where the full dataset lives")
     p.add_argument("--download", action="store_true", help="download the dataset if missing")
     p.add_argument("--results-dir", default="Results")
-    p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:1")
+    p.add_argument("--device", type=device_name, default="auto",
+                   help="auto (CUDA if available), cpu, cuda, cuda:1")
     p.add_argument("--batch-size", type=positive_int, default=100, help="DeepFool batch size")
     p.add_argument("--block-size", type=positive_int, default=block_size,
                    help="side of the DCT blocks")
@@ -76,7 +131,7 @@ def margin_parser(description, models, default_model, block_size, block_step, tr
 def imagenet_parser(description, block_size=16, block_step=16):
     """Arguments of the ImageNet margin scripts: ResNet50, loaded only, images read from disk."""
     p = margin_parser(description, ["ResNet50"], "ResNet50", block_size, block_step,
-                      trainable=False)
+                      trainable=False, sample=False)
     p.add_argument("--val-dir", help="ImageFolder of the validation images "
                    "(default: DATA_DIR/val)")
     p.add_argument("--eval-samples", type=eval_count, default=1000,
@@ -111,30 +166,79 @@ def pgd_from_args(args, transform):
 
 
 def int_list(text):
-    """'0,1,2,10-12' -> [0, 1, 2, 10, 11, 12]."""
+    """'0,1,2,10-12' -> [0, 1, 2, 10, 11, 12]: whole numbers >= 0 and ascending ranges."""
     out = []
-    try:
-        for part in text.split(","):
-            a, _, b = part.partition("-")
-            out += list(range(int(a), int(b) + 1)) if b else [int(a)]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a list like 0,1,2,10-20") from None
+    for part in text.split(","):
+        a, dash, b = part.partition("-")
+        try:
+            low = int(a)
+            high = int(b) if dash else low
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a list like 0,1,2,10-20") from None
+        if low > high:
+            raise argparse.ArgumentTypeError(f"{part} is not a range: {low} is more than {high}; "
+                                             f"write {high}-{low}")
+        out += range(low, high + 1)
     return out
 
 
-def run(main):
+def positive_int_list(text):
+    """'1,5,20' -> [1, 5, 20]: as :func:`int_list`, every number at least 1."""
+    values = int_list(text)
+    if min(values) < 1:
+        raise argparse.ArgumentTypeError(f"{text}: every number must be at least 1")
+    return values
+
+
+_contexts = []  # one ExitStack per script running under run(), innermost last
+
+
+def hold(context):
+    """Enter ``context`` (e.g. ``utils.run_folder.locked(folder)``) until the script that
+    :func:`run` runs ends; returns what it gives. For scripts, which hold their output folder
+    from the moment it is known."""
+    if not _contexts:
+        raise RuntimeError("utils.cli.hold is for scripts started by utils.cli.run")
+    return _contexts[-1].enter_context(context)
+
+
+def rerun_command(main, flags=()):
+    """The command that runs the script of ``main`` again with the same arguments, plus those of
+    ``flags`` it was not given."""
+    module = main.__module__
+    if module == "__main__":  # python -m scripts.NAME
+        spec = getattr(sys.modules["__main__"], "__spec__", None)
+        module = spec.name if spec else module
+    args = sys.argv[1:]
+    extra = [f for f in dict.fromkeys(flags) if f not in args]
+    return shlex.join(["python", "-m", module, *args, *extra])
+
+
+def run(main, interrupted=None):
     """Run ``main()``; a UserError becomes one line on stderr and exit status 2.
 
-    Under torchrun it first joins the process group, and only rank 0 prints to stdout."""
+    Ctrl-C (exit status 130) prints what was saved and the command that continues when the
+    run raised utils.errors.Interrupted, else "interrupted" and ``interrupted``, the script's
+    own note on what a rerun does (if given). Under torchrun it first joins the process group,
+    and only rank 0 prints to stdout."""
     if distributed.init() and not distributed.is_main():
         sys.stdout = open(os.devnull, "w")
     try:
-        main()
+        with contextlib.ExitStack() as stack:
+            _contexts.append(stack)
+            try:
+                main()
+            finally:
+                _contexts.pop()
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
+    except Interrupted as stop:
+        print(f"\ninterrupted; {stop.saved}; to continue, run: {rerun_command(main, stop.flags)}",
+              file=sys.stderr)
+        sys.exit(130)
     except KeyboardInterrupt:
-        print("interrupted; rerun the same command to resume", file=sys.stderr)
+        print("\ninterrupted" + (f"; {interrupted}" if interrupted else ""), file=sys.stderr)
         sys.exit(130)
     finally:
         distributed.finish()

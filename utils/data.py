@@ -3,7 +3,6 @@
 Images are float32 [N, C, H, W] in [0, 1] (or their DCT-flipped version), labels int64 [N].
 Nothing here reaches the network unless ``download=True``.
 """
-import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from models import TransformFlippedLayer, TransformLayer
 
 from .dct import flip, low_pass
 from .errors import UserError
+from .safe_pickle import UnsafePickle, load_plain
 
 ROOT = Path(__file__).resolve().parents[1]
 MNIST_SAMPLE = ROOT / "Datasets" / "mnist_sample" / "mnist_sample.npz"
@@ -111,38 +111,62 @@ CIFAR10_MEAN, CIFAR10_STD = (0.4914, 0.4822, 0.4465), (0.247, 0.243, 0.261)
 LOW_PASS_BANDWIDTH = 16
 
 
-def _cifar10_reader():
+CIFAR10_FOLDER = "cifar-10-batches-py"  # CIFAR-10's python version, under --data-dir
+CIFAR10_TRAIN = [f"data_batch_{i}" for i in range(1, 6)]
+CIFAR10_TEST = ["test_batch"]
+
+
+def _read_cifar10_batch(path):
+    """(images uint8 [n, 3, 32, 32], labels int64 [n]) of one batch file of CIFAR-10's python
+    version: a pickled dict with 'data' (uint8 [n, 3072], channel-major rows) and 'labels' (n
+    ints in 0..9), read as plain data (utils.safe_pickle: no code in the file runs)."""
+    redo = f"delete {path.parent} and pass --download to fetch CIFAR-10 again"
+    try:
+        batch = load_plain(path)
+    except UnsafePickle as e:
+        raise UserError(f"the CIFAR-10 file {path} was refused as unsafe: it is not plain data "
+                        f"(it names {e}); {redo}") from None
+    except Exception as e:  # pickle raises many types for damaged files
+        raise UserError(f"the CIFAR-10 file {path} is damaged ({type(e).__name__}); {redo}") \
+            from None
+    if isinstance(batch, dict):
+        batch = {k.decode("latin1") if isinstance(k, bytes) else k: v for k, v in batch.items()}
+    data = batch.get("data") if isinstance(batch, dict) else None
+    labels = batch.get("labels") if isinstance(batch, dict) else None
+    if not (isinstance(data, np.ndarray) and data.dtype == np.uint8 and data.ndim == 2
+            and data.shape[1] == 3 * 32 * 32 and isinstance(labels, list)
+            and len(labels) == len(data)
+            and all(isinstance(v, int) and 0 <= v < 10 for v in labels)):
+        raise UserError(f"the CIFAR-10 file {path} holds no CIFAR-10 batch (a dict of uint8 "
+                        f"'data' [n, 3072] and n 'labels' from 0 to 9); {redo}")
+    return data.reshape(-1, 3, 32, 32), np.asarray(labels, dtype=np.int64)
+
+
+def _download_cifar10(data_dir):
+    """Fetch and unpack CIFAR-10's python version into ``data_dir`` (checked against its md5)."""
     from torchvision.datasets import CIFAR10
-
-    class CIFAR10Files(CIFAR10):
-        """torchvision's CIFAR-10 reader, checking that the batch files exist instead of their
-        md5 sums, so that any CIFAR-10 in the python-pickle layout loads (e.g. the tests' tiny
-        one); a download is still checked against the archive's md5."""
-        train_list = [[name, None] for name, _ in CIFAR10.train_list]
-        test_list = [[name, None] for name, _ in CIFAR10.test_list]
-        meta = {**CIFAR10.meta, "md5": None}
-
-    return CIFAR10Files
+    from torchvision.datasets.utils import download_and_extract_archive
+    try:
+        download_and_extract_archive(CIFAR10.url, str(data_dir), filename=CIFAR10.filename,
+                                     md5=CIFAR10.tgz_md5)
+    except (OSError, RuntimeError) as e:
+        raise UserError(f"CIFAR-10 could not be downloaded to {data_dir} ({e}); check the "
+                        f"network or put {CIFAR10_FOLDER} there yourself") from None
 
 
 def _full_cifar10(data_dir, download):
     """[(images [N, 3, 32, 32] in [0, 1], labels [N])] for train and test, or None if absent."""
-    reader = _cifar10_reader()
-    try:
-        sets = [reader(str(data_dir), train=t, download=download) for t in (True, False)]
-    except RuntimeError:  # torchvision's "Dataset not found or corrupted"
-        return None
-    except OSError as e:
+    folder = Path(data_dir) / CIFAR10_FOLDER
+    if not all((folder / name).is_file() for name in CIFAR10_TRAIN + CIFAR10_TEST):
         if not download:
-            raise
-        raise UserError(f"CIFAR-10 could not be downloaded to {data_dir} ({e}); check the "
-                        f"network or put cifar-10-batches-py there yourself") from None
-    except (pickle.UnpicklingError, EOFError, KeyError, ValueError) as e:
-        raise UserError(f"the CIFAR-10 files under {data_dir} are damaged ({type(e).__name__}); "
-                        f"delete {Path(data_dir) / 'cifar-10-batches-py'} and pass --download") \
-            from None
-    return [(torch.as_tensor(s.data).permute(0, 3, 1, 2).float().div_(255.0),
-             torch.as_tensor(s.targets, dtype=torch.long)) for s in sets]
+            return None
+        _download_cifar10(data_dir)
+    splits = []
+    for names in (CIFAR10_TRAIN, CIFAR10_TEST):
+        images, labels = zip(*(_read_cifar10_batch(folder / name) for name in names))
+        splits.append((torch.from_numpy(np.concatenate(images)).float().div_(255.0),
+                       torch.from_numpy(np.concatenate(labels))))
+    return splits
 
 
 def _in_chunks(fn, x, chunk=5000):

@@ -18,9 +18,10 @@ from models import build_model, normalized
 from . import distributed
 from .checkpoints import load_weights, save_weights, torchvision_weights
 from .data import ROOT, images_at, load_cifar10, load_imagenet, load_mnist
-from .errors import UserError
+from .errors import Interrupted, UserError
 from .io import sha256
 from .margins import default_workers, margin_distribution
+from .run_folder import locked
 from .subspaces import diagonal_blocks
 from .training import TrainConfig, evaluate, pick_device, train
 
@@ -132,6 +133,26 @@ def run_margin_experiment(args, dataset, transform=None, robust=False, attack=No
                         f"available; ask for at most {n_test}")
 
     out_dir = Path(args.results_dir) / f"margin_{name}" / args.model
+    with locked(out_dir):
+        try:
+            margins = _measure(args, dataset, data, subspaces, out_dir, device, name, attack)
+        except Interrupted as stop:
+            if args.train:  # without --resume, a rerun would train again from the first epoch
+                stop.flags.append("--resume")
+            raise
+    medians = np.median(margins, axis=1)
+    print("median margin per subspace (low -> high frequency):")
+    print("  " + " ".join(f"{m:.2f}" for m in medians))
+    print(f"median ratio highest/lowest frequency: {medians[-1] / medians[0]:.2f}")
+    for name in ("margins.npy", "iterations.npy", "margins.png", "run.json"):
+        print(f"wrote {out_dir / name}")
+    return out_dir
+
+
+def _measure(args, dataset, data, subspaces, out_dir, device, name, attack):
+    """The model (trained or loaded), its accuracy and its margins [n_subspaces, N] of
+    :func:`run_margin_experiment`, written to ``out_dir``."""
+    n_test = len(data.test)
     model, checkpoint = get_model(dataset, data, args, out_dir, device, name, attack)
     accuracy, n_eval = measure_accuracy(model, data.test, args, device)
     if accuracy is None:
@@ -158,15 +179,8 @@ def run_margin_experiment(args, dataset, transform=None, robust=False, attack=No
             run_info["training"]["attack"] = attack.describe()
     stem = deepfool_stem(args.model)
     workers = getattr(args, "workers", None) or default_workers(model, device)
-    margins = margin_distribution(model, images, subspaces, out_dir, run_info,
-                                  batch_size=args.batch_size, device=device,
-                                  title=f"{args.model} on {name}",
-                                  deepfool_args={"max_iter": getattr(args, "max_iter", 100),
-                                                 "stem": stem}, workers=workers)
-    medians = np.median(margins, axis=1)
-    print("median margin per subspace (low -> high frequency):")
-    print("  " + " ".join(f"{m:.2f}" for m in medians))
-    print(f"median ratio highest/lowest frequency: {medians[-1] / medians[0]:.2f}")
-    for name in ("margins.npy", "iterations.npy", "margins.png", "run.json"):
-        print(f"wrote {out_dir / name}")
-    return out_dir
+    return margin_distribution(model, images, subspaces, out_dir, run_info,
+                               batch_size=args.batch_size, device=device,
+                               title=f"{args.model} on {name}",
+                               deepfool_args={"max_iter": getattr(args, "max_iter", 100),
+                                              "stem": stem}, workers=workers)

@@ -25,6 +25,7 @@ from .data import IMAGENET_MEAN, IMAGENET_STD, imagenet_transforms
 from .errors import UserError
 from .experiment import git_commit, versions
 from .io import save_json
+from .run_folder import locked
 from .training import TrainConfig, evaluate, pick_device, train
 
 
@@ -70,23 +71,24 @@ def train_resnet50(train_dir, val_dir, out_dir, config, flipped=False, image_siz
         if flipped else TransformLayer(IMAGENET_MEAN, IMAGENET_STD)
     model = normalized(net, layer)
     out_dir = Path(out_dir)
-    started = time.time()
-    train(model, train_set, config, device, state_path=out_dir / "train_state.pt",
-          resume=resume, workers=workers, mixed_precision=True)
-    world = distributed.world_size()
-    accuracy = evaluate(model, val_set, device, batch_size=config.batch_size // world,
-                        workers=workers)
-    checkpoint = out_dir / "model.t7"
-    if distributed.is_main():
-        save_weights(net, checkpoint)
-        save_json(out_dir / "run.json", {
-            "experiment": "train_ImageNet" + ("_flipped" if flipped else ""),
-            "model": "ResNet50", "train_dir": str(train_dir), "val_dir": str(val_dir),
-            "classes": len(train_set.classes), "train_images": len(train_set),
-            "val_images": len(val_set), "image_size": image_size, "training": asdict(config),
-            "processes": world, "batch_per_process": config.batch_size // world,
-            "device": str(device), "mixed_precision": device.type == "cuda",
-            "val_accuracy": accuracy, "seconds": round(time.time() - started, 2),
-            "versions": versions(), "git_commit": git_commit()})
-    distributed.barrier()
+    with locked(out_dir):  # one run at a time, checked writable before training
+        started = time.time()
+        train(model, train_set, config, device, state_path=out_dir / "train_state.pt",
+              resume=resume, workers=workers, mixed_precision=True)
+        world = distributed.world_size()
+        accuracy = evaluate(model, val_set, device, batch_size=config.batch_size // world,
+                            workers=workers)
+        checkpoint = out_dir / "model.t7"
+        if distributed.is_main():
+            save_weights(net, checkpoint)
+            save_json(out_dir / "run.json", {
+                "experiment": "train_ImageNet" + ("_flipped" if flipped else ""),
+                "model": "ResNet50", "train_dir": str(train_dir), "val_dir": str(val_dir),
+                "classes": len(train_set.classes), "train_images": len(train_set),
+                "val_images": len(val_set), "image_size": image_size, "training": asdict(config),
+                "processes": world, "batch_per_process": config.batch_size // world,
+                "device": str(device), "mixed_precision": device.type == "cuda",
+                "val_accuracy": accuracy, "seconds": round(time.time() - started, 2),
+                "versions": versions(), "git_commit": git_commit()})
+        distributed.barrier()
     return checkpoint, accuracy

@@ -10,21 +10,38 @@ import numpy as np
 import torch
 
 
-def atomic_write(path, write):
-    """Call ``write(tmp_path)`` and rename the temporary file to ``path``."""
+# the temporary files of this module are named ".<final name>.<random>.tmp"; one left by a
+# killed run is removed by the next run into its folder (utils.run_folder.clean_temporary)
+TEMPORARY_SUFFIX = ".tmp"
+
+
+def write_temporary(path, write):
+    """Call ``write(tmp_path)`` for a new temporary file beside ``path`` and return its path
+    (mode 644); the file is removed if ``write`` fails."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
+                               suffix=TEMPORARY_SUFFIX)
     os.close(fd)
     try:
         write(tmp)
         os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
-    return path
+    return Path(tmp)
+
+
+def atomic_write(path, write):
+    """Call ``write(tmp_path)`` and rename the temporary file to ``path``."""
+    tmp = write_temporary(path, write)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return Path(path)
 
 
 def _write_through_file(path, mode, dump):

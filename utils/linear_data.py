@@ -13,6 +13,7 @@ from torch.utils.data import TensorDataset
 
 from .errors import UserError
 from .io import sha256
+from .nad_files import read_nads
 
 
 PHASES = ("cos", "sin")
@@ -53,13 +54,9 @@ def canonical_frequency(k1, k2, shape=(1, 32, 32)):
 
 
 def load_nads(path):
-    """NADs [k, D] (float32, one per row) from a ``<Arch>_NADs.npy`` file."""
-    try:
-        nads = np.load(path)
-    except FileNotFoundError:
-        raise UserError(f"the NAD file {path} does not exist; compute it with "
-                        f"'python -m scripts.nad_computation' or pass --nads PATH") from None
-    return nads.astype(np.float32)
+    """NADs [k, 1024] (float32, one per row) from a ``<Arch>_NADs.npy`` file, validated
+    (utils.nad_files.read_nads: a UserError for a missing, damaged or inconsistent file)."""
+    return read_nads(path)
 
 
 def nads_label(path):

@@ -1,23 +1,9 @@
 """Side-by-side summary of two margin runs on the same samples (e.g. standard vs robust)."""
-import json
-from pathlib import Path
-
 import numpy as np
 from scipy.stats import bootstrap
 
 from .errors import UserError
-
-
-def _load(folder):
-    folder = Path(folder)
-    try:
-        info = json.loads((folder / "run.json").read_text())
-        margins = np.load(folder / "margins.npy")
-        iterations = np.load(folder / "iterations.npy")
-    except (OSError, ValueError):
-        raise UserError(f"{folder} holds no finished margin run (run.json, margins.npy, "
-                        f"iterations.npy); run a margin script first") from None
-    return info, margins, iterations
+from .margins import load_margin_run
 
 
 def ratio_interval(reference, other, level=0.95, resamples=5000, seed=0):
@@ -43,7 +29,7 @@ def compare_margins(reference, other):
     :func:`ratio_interval`; the subspace is kept fixed), and share_at_cap_reference /
     share_at_cap_other (fraction of (subspace, sample) pairs where DeepFool stopped at its
     iteration cap)."""
-    (info_a, m_a, it_a), (info_b, m_b, it_b) = _load(reference), _load(other)
+    (info_a, m_a, it_a), (info_b, m_b, it_b) = map(load_margin_run, (reference, other))
     if info_a.get("sample_indices") != info_b.get("sample_indices") or m_a.shape != m_b.shape \
             or info_a.get("subspaces") != info_b.get("subspaces"):
         raise UserError(f"{reference} and {other} measured different samples or subspaces; "

@@ -2,8 +2,11 @@
 
 Outputs in ``out_dir``: ``margins.npy`` [n_subspaces, N] (L2 norm of the minimal perturbation
 found, in the model's input space), ``iterations.npy`` [n_subspaces, N] (DeepFool steps;
-``max_iter`` means the boundary was not reached), ``margins.png`` and ``run.json``.
-Each finished subspace is kept in ``out_dir/partial/`` so that an interrupted run resumes there.
+``max_iter`` means the boundary was not reached), ``margins.png`` and ``run.json``, written as a
+unit (run.json last, with the sha256 of the others; utils.run_folder): read them with
+:func:`load_margin_run`, which refuses a folder whose files disagree. One run at a time writes
+in ``out_dir`` (a lock). Each finished subspace is kept in ``out_dir/partial/`` so that an
+interrupted run resumes there.
 DeepFool's first step, taken at the clean images, is computed once per batch and shared by all
 subspaces (when the batches' first steps fit in ``FIRST_STEP_CACHE_BYTES``).
 
@@ -32,8 +35,10 @@ from tqdm import tqdm
 
 from . import distributed
 from .deepfool import deepfool, first_step
+from .errors import Interrupted
 from .io import save_json, save_npy
 from .plots import save_margin_plot
+from .run_folder import check_unit, clean_temporary, locked, write_unit
 
 DEEPFOOL_DEFAULTS = {"num_classes": 10, "overshoot": 0.02, "max_iter": 100, "stem": None,
                      "gradients_at_overshoot": False}
@@ -147,35 +152,55 @@ def margin_distribution(model, images, subspaces, out_dir, run_info, batch_size=
     partial = out_dir / "partial"
     df_args = {**DEEPFOOL_DEFAULTS, **(deepfool_args or {})}
     info = {**run_info, "deepfool": df_args, "subspaces": [str(s) for s in subspaces]}
-    fingerprint = json.loads(json.dumps(info))
+    with locked(out_dir):
+        done = _resumable(partial, json.loads(json.dumps(info)), len(subspaces))
+        model.eval().to(device)
+        mine = distributed.shard(images)
+        started = time.time()
+        todo = [(i, s) for i, s in enumerate(subspaces) if i not in done]
+        bar = tqdm(total=len(subspaces), initial=len(subspaces) - len(todo), desc="subspaces",
+                   disable=not distributed.is_main())
+        try:
+            for i, m, it in subspace_margins(model, mine, todo, batch_size, device, df_args,
+                                             workers):
+                rows = distributed.gather_concat(np.stack([m, it.astype(np.float32)]), axis=1)
+                if distributed.is_main():
+                    save_npy(_partial_file(partial, i), rows)  # [2, N]: margins, iterations
+                bar.set_postfix(subspace=str(subspaces[i]))
+                bar.update()
+        except KeyboardInterrupt:
+            kept = len(list(partial.glob("subspace_*.npy")))
+            raise Interrupted(f"{kept} of {len(subspaces)} subspaces are saved in {partial}") \
+                from None
+        finally:
+            bar.close()
+        margins = None
+        if distributed.is_main():
+            info["workers"] = workers  # of this session (not compared on resuming: rounding)
+            margins = _finish(out_dir, partial, info, len(subspaces), df_args, title, started)
+    return distributed.broadcast(margins)
+
+
+def _resumable(partial, fingerprint, n_subspaces):
+    """The indices of the subspaces already in ``partial`` (on every rank) when it belongs to
+    the run described by ``fingerprint``; rank 0 clears it otherwise and records the run."""
     done = set()
     if distributed.is_main():
-        if (partial / "run.json").is_file():
-            if json.loads((partial / "run.json").read_text()) != fingerprint:
-                print(f"discarding the partial results in {partial}: they belong to another run")
-                shutil.rmtree(partial)
+        if partial.is_dir() and _read_json(partial / "run.json") != fingerprint:
+            print(f"discarding the partial results in {partial}: they belong to another run")
+            shutil.rmtree(partial)
+        if partial.is_dir():
+            clean_temporary(partial)
         save_json(partial / "run.json", fingerprint)
-        done = {i for i in range(len(subspaces)) if _partial_file(partial, i).is_file()}
-    done = distributed.broadcast(done)
+        done = {i for i in range(n_subspaces) if _partial_file(partial, i).is_file()}
+    return distributed.broadcast(done)
 
-    model.eval().to(device)
-    mine = distributed.shard(images)
-    started = time.time()
-    todo = [(i, s) for i, s in enumerate(subspaces) if i not in done]
-    bar = tqdm(total=len(subspaces), initial=len(subspaces) - len(todo), desc="subspaces",
-               disable=not distributed.is_main())
-    for i, m, it in subspace_margins(model, mine, todo, batch_size, device, df_args, workers):
-        rows = distributed.gather_concat(np.stack([m, it.astype(np.float32)]), axis=1)
-        if distributed.is_main():
-            save_npy(_partial_file(partial, i), rows)  # [2, N]: margins, iterations
-        bar.set_postfix(subspace=str(subspaces[i]))
-        bar.update()
-    bar.close()
-    margins = None
-    if distributed.is_main():
-        info["workers"] = workers  # of this session (not compared on resuming: rounding only)
-        margins = _finish(out_dir, partial, info, len(subspaces), df_args, title, started)
-    return distributed.broadcast(margins)
+
+def _read_json(path):
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def _partial_file(partial, i):
@@ -192,9 +217,18 @@ def _finish(out_dir, partial, info, n_subspaces, df_args, title, started):
     info.update(seconds=round(time.time() - started, 2),
                 median_margin=[float(v) for v in medians],
                 share_at_iteration_cap=float(np.mean(iterations >= df_args["max_iter"])))
-    save_npy(out_dir / "margins.npy", margins)
-    save_npy(out_dir / "iterations.npy", iterations)
-    save_margin_plot(out_dir / "margins.png", margins, title)
-    save_json(out_dir / "run.json", info)
+    write_unit(out_dir, {"margins.npy": lambda path: save_npy(path, margins),
+                         "iterations.npy": lambda path: save_npy(path, iterations),
+                         "margins.png": lambda path: save_margin_plot(path, margins, title)},
+               "run.json", info)
     shutil.rmtree(partial)
     return margins
+
+
+def load_margin_run(folder):
+    """(run.json as a dict, margins [n_subspaces, N] float32, iterations [n_subspaces, N] int64)
+    of the finished margin run in ``folder``, once its files are found to be those run.json
+    records (utils.run_folder.check_unit): a UserError for a folder without a finished run,
+    one written before run.json recorded the files' hashes, or one mixing files of two runs."""
+    info = check_unit(folder, "run.json", hint="run the margin script into it again")
+    return info, np.load(Path(folder) / "margins.npy"), np.load(Path(folder) / "iterations.npy")

@@ -21,7 +21,9 @@ from .experiment import git_commit, versions
 from .io import save_json, sha256
 from .linear_data import load_nads
 from .poison import class_carriers, poison
+from .run_folder import locked
 from .training import TrainConfig, evaluate, train
+
 
 def cifar10_tensors(data_dir, download=False):
     """CIFAR-10 under ``data_dir`` as (train_images, train_labels, test_images, test_labels):
@@ -48,27 +50,28 @@ def run_poison_experiment(arch="ResNet18", data_dir="data", download=False, nads
     poisoned_train = TensorDataset(poison(xtr, ytr, carriers, signs, eps), ytr)
     out_dir = Path(results_dir) / "poison_cifar10" / arch
 
-    config = TrainConfig(epochs=epochs, batch_size=128, max_lr=0.21, momentum=0.9,
-                         weight_decay=5e-4, grad_clip=0.5, schedule="linear", seed=seed)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        net = build_nad_model(arch, num_channels=3, num_classes=10)
-        model = normalized(net, TransformLayer(CIFAR10_MEAN, CIFAR10_STD))
-        print(f"training {arch} on CIFAR-10 poisoned along NADs {nad_index}, {nad_index + 1} "
-              f"(eps {eps}) for {epochs} epochs on {device}")
-        train(model, poisoned_train, config, device, state_path=out_dir / "train_state.pt",
-              resume=resume)
-    checkpoint = save_weights(net, out_dir / "model.t7")
-    record = {
-        "experiment": "poison_cifar10", "arch": arch, "nads": str(nads_path),
-        "nads_sha256": sha256(nads_path), "nad_index": nad_index, "eps": eps,
-        "train_images": len(ytr), "test_images": len(yte), "training": asdict(config),
-        "checkpoint": str(checkpoint),
-        "accuracy_poisoned_train": evaluate(model, poisoned_train, device),
-        "accuracy_clean_test": evaluate(model, TensorDataset(xte, yte), device),
-        # the test images carrying their own class's carrier: how much the shortcut is used
-        "accuracy_poisoned_test": evaluate(
-            model, TensorDataset(poison(xte, yte, carriers, signs, eps), yte), device),
-        "device": str(device), "versions": versions(), "git_commit": git_commit()}
-    save_json(out_dir / "run.json", record)
+    with locked(out_dir):  # one run at a time, checked writable before training
+        config = TrainConfig(epochs=epochs, batch_size=128, max_lr=0.21, momentum=0.9,
+                             weight_decay=5e-4, grad_clip=0.5, schedule="linear", seed=seed)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            net = build_nad_model(arch, num_channels=3, num_classes=10)
+            model = normalized(net, TransformLayer(CIFAR10_MEAN, CIFAR10_STD))
+            print(f"training {arch} on CIFAR-10 poisoned along NADs {nad_index}, {nad_index + 1} "
+                  f"(eps {eps}) for {epochs} epochs on {device}")
+            train(model, poisoned_train, config, device, state_path=out_dir / "train_state.pt",
+                  resume=resume)
+        checkpoint = save_weights(net, out_dir / "model.t7")
+        record = {
+            "experiment": "poison_cifar10", "arch": arch, "nads": str(nads_path),
+            "nads_sha256": sha256(nads_path), "nad_index": nad_index, "eps": eps,
+            "train_images": len(ytr), "test_images": len(yte), "training": asdict(config),
+            "checkpoint": str(checkpoint),
+            "accuracy_poisoned_train": evaluate(model, poisoned_train, device),
+            "accuracy_clean_test": evaluate(model, TensorDataset(xte, yte), device),
+            # the test images carrying their own class's carrier: how much the shortcut is used
+            "accuracy_poisoned_test": evaluate(
+                model, TensorDataset(poison(xte, yte, carriers, signs, eps), yte), device),
+            "device": str(device), "versions": versions(), "git_commit": git_commit()}
+        save_json(out_dir / "run.json", record)
     return record, out_dir

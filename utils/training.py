@@ -28,7 +28,8 @@ from torch.utils.data.distributed import DistributedSampler
 from tqdm import tqdm
 
 from . import distributed
-from .errors import UserError
+from .checkpoints import read_torch_file
+from .errors import Interrupted, UserError
 from .io import save_torch
 
 
@@ -58,14 +59,31 @@ class TrainConfig:
         raise ValueError(f"unknown schedule {self.schedule!r}")
 
 
+def check_device(name):
+    """A UserError unless ``name`` is a device of this machine: auto, cpu, cuda, cuda:N (one of
+    its GPUs), or mps where PyTorch has Apple's GPUs."""
+    name = str(name)
+    if name in ("auto", "cpu") or (name == "mps" and torch.backends.mps.is_available()):
+        return
+    kind, colon, index = name.partition(":")
+    if kind != "cuda" or (colon and not index.isdigit()):
+        raise UserError(f"there is no device {name!r} here; use auto, cpu, cuda or cuda:N")
+    if not torch.cuda.is_available():
+        raise UserError(f"device {name} was asked for but CUDA is not available; use --device cpu")
+    count = torch.cuda.device_count()
+    if colon and int(index) >= count:
+        raise UserError(f"there is no device {name}: this machine has {count} GPU(s), cuda:0 to "
+                        f"cuda:{count - 1}")
+
+
 def pick_device(name="auto"):
-    """'auto' -> CUDA when there is a GPU for this process, else CPU; otherwise the named device.
-    Under torchrun, 'auto' and 'cuda' mean this process's GPU, cuda:LOCAL_RANK."""
+    """'auto' -> CUDA when there is a GPU for this process, else CPU; otherwise the named device
+    (a UserError if it does not exist here, see :func:`check_device`). Under torchrun, 'auto'
+    and 'cuda' mean this process's GPU, cuda:LOCAL_RANK."""
     if name == "auto":
         gpu = torch.cuda.is_available() and distributed.gpu_per_process()
         return distributed.local_device("cuda" if gpu else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError(f"device {name} was asked for but CUDA is not available; use --device cpu")
+    check_device(name)
     return distributed.local_device(name)
 
 
@@ -108,15 +126,39 @@ def rank_seed(seed):
     return seed + 1_000_003 * distributed.rank()  # CPU generators keep only 32 bits of a seed
 
 
-def _load_state(state_path, config):
-    """The resume state at ``state_path`` (read by rank 0, sent to all), or None."""
-    state = None
-    if distributed.is_main() and Path(state_path).is_file():
-        state = torch.load(state_path, map_location="cpu", weights_only=True)
-    state = distributed.broadcast(state)
-    if state is not None and state.get("config") != asdict(config):
+STATE_KEYS = {"model", "optimizer", "epoch", "config"}
+
+
+def _read_state(state_path, config):
+    """The resume state at ``state_path``, None if there is none; a UserError if it is damaged
+    or belongs to another training."""
+    if not Path(state_path).is_file():
+        return None
+    try:
+        state = read_torch_file(state_path, "training state")
+    except UserError as e:
+        raise UserError(f"{e}; delete it to train from the first epoch") from None
+    if not isinstance(state, dict) or not STATE_KEYS <= set(state) \
+            or not isinstance(state["epoch"], int) or not 0 <= state["epoch"] <= config.epochs:
+        raise UserError(f"the training state {state_path} is damaged (it lacks the model, "
+                        f"optimiser or epoch); delete it to train from the first epoch")
+    if state["config"] != asdict(config):
         raise UserError(f"the resume state {state_path} was made with another training "
                         f"configuration; delete it or train without --resume")
+    return state
+
+
+def _load_state(state_path, config):
+    """The resume state at ``state_path`` (read by rank 0, sent to all), or None."""
+    state = error = None
+    if distributed.is_main():
+        try:
+            state = _read_state(state_path, config)
+        except UserError as e:
+            error = str(e)
+    state, error = distributed.broadcast((state, error))
+    if error:
+        raise UserError(error)
     return state
 
 
@@ -171,39 +213,47 @@ def train(model, dataset, config, device, state_path=None, resume=False, attack=
         # rank 0's noise on other samples
         torch.manual_seed(rank_seed(config.seed))
     steps_per_epoch = len(loader)
-    for epoch in range(start, config.epochs):
-        sampler.set_epoch(epoch)
-        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False,
-                   disable=not distributed.is_main())
-        correct = seen = 0
-        for i, (x, y) in enumerate(bar):
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            if attack is not None:
-                model.eval()
-                x = attack(model, x, y).detach()
-            net.train()
-            # as the original code: the rate of batch i is the schedule's at the END of the
-            # batch, epoch + (i + 1) / n (so the last batch of a decay to 0 trains at 0)
-            for group in opt.param_groups:
-                group["lr"] = config.lr_at(epoch + (i + 1) / steps_per_epoch)
-            with torch.autocast(device.type, enabled=amp):
-                logits = net(x)
-                loss = F.cross_entropy(logits, y)
-            opt.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            if config.grad_clip is not None:
-                scaler.unscale_(opt)
-                torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-            scaler.step(opt)
-            scaler.update()
-            correct += (logits.argmax(1) == y).sum().item()
-            seen += len(y)
-            bar.set_postfix(loss=f"{loss.item():.3f}", acc=f"{correct / seen:.3f}")
-        if state_path is not None and distributed.is_main():
-            state = {"model": model.state_dict(), "optimizer": opt.state_dict(),
-                     "epoch": epoch + 1, "config": asdict(config)}
-            if amp:
-                state["scaler"] = scaler.state_dict()
-            save_torch(state_path, state)
+    saved = start  # the epoch of the resume state written (or read) by this run
+    try:
+        for epoch in range(start, config.epochs):
+            sampler.set_epoch(epoch)
+            bar = tqdm(loader, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False,
+                       disable=not distributed.is_main())
+            correct = seen = 0
+            for i, (x, y) in enumerate(bar):
+                x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+                if attack is not None:
+                    model.eval()
+                    x = attack(model, x, y).detach()
+                net.train()
+                # as the original code: the rate of batch i is the schedule's at the END of
+                # the batch, epoch + (i + 1) / n (so the last batch of a decay to 0 trains at 0)
+                for group in opt.param_groups:
+                    group["lr"] = config.lr_at(epoch + (i + 1) / steps_per_epoch)
+                with torch.autocast(device.type, enabled=amp):
+                    logits = net(x)
+                    loss = F.cross_entropy(logits, y)
+                opt.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                if config.grad_clip is not None:
+                    scaler.unscale_(opt)
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+                scaler.step(opt)
+                scaler.update()
+                correct += (logits.argmax(1) == y).sum().item()
+                seen += len(y)
+                bar.set_postfix(loss=f"{loss.item():.3f}", acc=f"{correct / seen:.3f}")
+            if state_path is not None and distributed.is_main():
+                state = {"model": model.state_dict(), "optimizer": opt.state_dict(),
+                         "epoch": epoch + 1, "config": asdict(config)}
+                if amp:
+                    state["scaler"] = scaler.state_dict()
+                save_torch(state_path, state)
+                saved = epoch + 1
+    except KeyboardInterrupt:
+        if not saved or state_path is None or not distributed.is_main():
+            raise
+        raise Interrupted(f"the training state after epoch {saved} of {config.epochs} is saved "
+                          f"in {state_path}", ["--resume"]) from None
     model.eval()
     return model
