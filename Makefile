@@ -25,6 +25,7 @@ bench: setup
 	$(PY) -m benchmarks.deepfool --repeat 3
 	$(PY) -m benchmarks.imagenet_memory
 	$(PY) -m benchmarks.nads
+	$(PY) -m benchmarks.directional_bias
 
 clean:
 	rm -rf Results .pytest_cache

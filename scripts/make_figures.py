@@ -27,7 +27,7 @@ from utils.figures import frequency_figure, margin_panels, nads_figure, save_fig
 from utils.linear_data import load_nads, nads_label
 from utils.margins import load_margin_run
 from utils.nad_plots import save_grid_comparison, save_nad_curve_comparison
-from utils.published import read_published
+from utils.published import grid_summary, read_published
 from utils.photos import PHOTOS, sample_photos
 from utils.projection import FLIP, IDENTITY
 from utils.run_folder import locked
@@ -113,10 +113,18 @@ def directional_figures(args, out_dir, device):
         hold(locked(sweeps / arch))
         freqs, acc = fourier_sweep(arch, 2, setup, device, sweeps / arch, figure=False)
         rows.append((arch, 100 * acc, published["grid"][arch]))
+        for who, grid in (("ours", 100 * acc), ("published", published["grid"][arch])):
+            print(f"{arch} Fourier grid, {who}: {grid_summary(grid)}")
     yield save_grid_comparison(out_dir / "directional_bias_grids.png", freqs, rows)
     nads_path = Path("nads") / "LeNet_NADs.npy"
     acc = nad_sweep("LeNet", load_nads(nads_path), nads_label(nads_path), LENET_NAD_INDICES,
                     setup, device, sweeps / "LeNet", figure=False)
+    theirs = published["nads"]["LeNet"][1]
+    for first, last in ((0, 20), (21, 100), (101, 300), (301, 1022)):
+        pick = [k for k, i in enumerate(LENET_NAD_INDICES) if first <= i <= last]
+        print(f"LeNet D(NAD_i), i = {first}..{last} ({len(pick)} indices): ours mean "
+              f"{100 * np.mean([acc[k] for k in pick]):.2f}%, published mean at the same "
+              f"indices {np.mean([theirs[LENET_NAD_INDICES[k]] for k in pick]):.2f}%")
     yield save_nad_curve_comparison(
         out_dir / "nad_indices_LeNet.png",
         ("LeNet, this repository (our NADs)", LENET_NAD_INDICES, 100 * np.array(acc)),

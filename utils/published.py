@@ -33,3 +33,12 @@ def read_published():
     singular = {arch: np.array([float(r[f"eig_{col}"]) for r in nad_rows])
                 for arch, col in ARCH_COLUMNS.items() if f"eig_{col}" in nad_rows[0]}
     return {"grid": grid, "nads": nads, "singular_values": singular}
+
+
+def grid_summary(accuracy):
+    """One line of summary statistics of an accuracy grid in % (NaN cells left out)."""
+    a = np.asarray(accuracy, dtype=float)
+    a = a[np.isfinite(a)]
+    return (f"{a.size} cells, min {a.min():.2f}%, median {np.median(a):.2f}%, "
+            f"max {a.max():.2f}%, {np.mean(a >= 90):.1%} of cells >= 90%, "
+            f"{np.mean(a <= 60):.1%} <= 60%")
