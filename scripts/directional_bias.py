@@ -14,9 +14,8 @@ from utils.cli import (device_name, hold, int_list, positive_float, positive_int
                        seed_number)
 from utils.directional_bias import (LinearSetup, fourier_sweep, nad_sweep,
                                     train_on_direction)
-from utils.linear_data import PHASES
 from utils.io import save_json
-from utils.linear_data import fourier_direction, load_nads, nad_direction, nads_label
+from utils.linear_data import PHASES, fourier_direction, load_nads, nad_direction, nads_label
 from utils.run_folder import locked
 from utils.training import pick_device
 

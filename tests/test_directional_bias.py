@@ -142,3 +142,25 @@ def test_nad_sweep_and_single_direction_from_the_command_line(tmp_path, monkeypa
 
 def test_int_list_parses_ranges():
     assert script.int_list("0,1,5-7") == [0, 1, 5, 6, 7]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--fourier-grid", "--phase", "tan"], "invalid choice: 'tan'"),
+    (["--fourier-grid", "--phase", "sin", "--grid-step", "16"], "holds no sin direction"),
+    (["--nad-indices", "0,1", "--nads", "WIDE"], "not NADs [k, 1024]"),
+    (["--nad-indices", "0,3", "--nads", "THREE"], "NAD index 3 is out of range"),
+])
+def test_bad_sweeps_are_one_sentence_and_write_nothing(argv, message, tmp_path, monkeypatch,
+                                                       capsys):
+    np.save(tmp_path / "wide.npy", np.random.default_rng(0).random((4, 100), dtype=np.float32))
+    q, _ = np.linalg.qr(np.random.default_rng(1).normal(size=(1024, 3)))
+    np.save(tmp_path / "three.npy", q.T.astype(np.float32))
+    argv = [str(tmp_path / "wide.npy") if a == "WIDE" else
+            str(tmp_path / "three.npy") if a == "THREE" else a for a in argv]
+    monkeypatch.setattr(sys, "argv", ["directional_bias", "--arch", "LogReg", *argv,
+                                      "--results-dir", str(tmp_path / "res")])
+    with pytest.raises(SystemExit) as exit_info:
+        run(script.main)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+    assert not list((tmp_path / "res").rglob("*.csv"))
