@@ -43,7 +43,7 @@ def main():
                    help="cos: real part of the DFT basis image (the authors' website grid); "
                    "sin: imaginary part (their released directional_bias.py example)")
     p.add_argument("--group", type=positive_int,
-                   help="directions trained at once in a sweep (default: 8 for LeNet, 32 "
+                   help="directions in one grouped network in a sweep (default: 2 for LeNet, 32 "
                    "for LogReg; 1 trains one network at a time)")
     p.add_argument("--nads", help="NAD file (default: nads/<Arch>_NADs.npy)")
     p.add_argument("--epochs", type=positive_int, default=20)

@@ -51,7 +51,7 @@ def test_fourier_sweep_writes_all_cells_and_resumes(tmp_path, monkeypatch):
 
 
 def _fake_training(trained):
-    def fake(arch, directions, setup, device):
+    def fake(arch, directions, setup, device, group=None, workers=None):
         trained.extend(directions)
         return [{"test_accuracy": 0.5, "train_accuracy": 0.5, "seconds": 0.0}
                 for _ in directions]

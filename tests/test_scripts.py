@@ -155,3 +155,16 @@ def test_deepfool_benchmark_runs_and_refuses_a_bad_repeat():
                           cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 2
     assert proc.stderr.strip() == "error: --repeat must be at least 1, not 0"
+
+
+def test_directional_bias_benchmark_runs():
+    """benchmarks.directional_bias on 2 small networks: both paths run and the speedup line
+    comes last."""
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.directional_bias", "--networks",
+                           "2", "--group", "2", "--epochs", "1", "--train-samples", "256"],
+                          cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.strip().splitlines()
+    assert "in groups of 2:" in lines[-3] and "largest test-accuracy difference" in lines[-2]
+    assert lines[-4].startswith("one at a time:")
+    assert lines[-1].startswith("speedup: ") and lines[-1].endswith("x")

@@ -4,11 +4,11 @@ separable D(v) and measure its test accuracy, for one direction v or a sweep of 
 Training is the paper's: 20 epochs of SGD, learning rate 0.5 decaying linearly to 0 (updated
 every batch), momentum 0, weight decay 0, batch 128, gradient-norm clipping 0.5; the networks
 have two outputs trained with cross-entropy (as the original code), on 10,000 samples of D(v),
-tested on 10,000 others. A sweep trains ``group`` directions at once
+tested on 10,000 others. A sweep trains ``group`` directions at once in one grouped network
 (:func:`utils.stacked_training.train_stacked`, the same networks as one at a time up to float
-rounding) and writes one CSV row per direction as soon as its group is done (atomically), so
-an interrupted sweep resumes at the first missing direction and a direction already in the
-CSV is never trained again.
+rounding), on a CPU one group per torch thread side by side, and writes one CSV row per
+direction as soon as its round is done (atomically), so an interrupted sweep resumes at the
+first missing direction and a direction already in the CSV is never trained again.
 
 Fourier sweeps follow the authors' published grid (their docs/data/dft_accuracies.csv): cell
 (x, y) of a 16x16 lattice is the frequency (k1, k2) = (2 (x - 8), 2 (y - 8)) on 32x32 images,
@@ -34,11 +34,12 @@ from .io import atomic_write, save_json
 from .linear_data import (canonical_frequency, fourier_direction, has_direction,
                           linear_datasets, nad_direction)
 from .nad_plots import save_fourier_heatmap, save_nad_curve
-from .stacked_training import train_stacked
+from .stacked_training import default_workers, train_in_groups
 from .training import TrainConfig, evaluate, train
 
-# directions trained at once in a sweep (utils.stacked_training); DenseNet121 cannot be grouped
-GROUP_SIZE = {"LogReg": 32, "LeNet": 8, "VGG11": 4, "ResNet18": 4, "DenseNet121": 1}
+# directions in one grouped network (utils.stacked_training; on a CPU, LeNet is fastest in groups
+# of 2 with one group per thread: benchmarks/directional_bias.py); DenseNet121 cannot be grouped
+GROUP_SIZE = {"LogReg": 32, "LeNet": 2, "VGG11": 2, "ResNet18": 2, "DenseNet121": 1}
 
 
 @dataclass
@@ -85,19 +86,22 @@ def train_on_direction(arch, v, setup, device):
     return _result(model, trainset, testset, device, time.perf_counter() - start)
 
 
-def train_on_directions(arch, directions, setup, device):
-    """:func:`train_on_direction` for every v of ``directions`` at once (one grouped network,
-    utils.stacked_training): the same networks up to float rounding. Returns the results in
-    order; 'seconds' is the group's time shared equally."""
+def train_on_directions(arch, directions, setup, device, group=None, workers=None):
+    """:func:`train_on_direction` for every v of ``directions``, ``group`` at a time in one
+    grouped network (default GROUP_SIZE[arch]; utils.stacked_training), ``workers`` groups
+    side by side on a CPU (default: one per torch thread): the same networks up to float
+    rounding. Returns the results in order; 'seconds' is the time shared equally."""
     _check_arch(arch)
-    if len(directions) == 1:
-        return [train_on_direction(arch, directions[0], setup, device)]
+    group = group or GROUP_SIZE.get(arch, 1)
+    if len(directions) == 1 or group == 1:
+        return [train_on_direction(arch, v, setup, device) for v in directions]
     start = time.perf_counter()
     splits = [linear_datasets(v, setup.n_train, setup.n_test, setup.sigma, setup.eps,
                               setup.seed) for v in directions]
     models = [_fresh_network(arch, v, setup.seed) for v in directions]
-    train_stacked(models, [tr for tr, _ in splits], setup.train_config(),
-                  [setup.seed] * len(models), device, desc=f"{arch} x {len(models)}")
+    train_in_groups(models, [tr for tr, _ in splits], setup.train_config(),
+                    [setup.seed] * len(models), device, group,
+                    workers or default_workers(device), desc=f"{arch} x {group}")
     share = (time.perf_counter() - start) / len(models)
     return [_result(m, tr, te, device, share) for m, (tr, te) in zip(models, splits)]
 
@@ -144,11 +148,12 @@ def sweep(arch, cells, csv_path, key_columns, setup, device, settings, desc, gro
         print(f"resuming: {len(cells) - len(todo)} of {len(cells)} directions already in "
               f"{csv_path}")
     group = group or GROUP_SIZE.get(arch, 1)
+    workers = default_workers(device) if group > 1 else 1
     with tqdm(total=len(todo), desc=desc, unit="direction") as bar:
-        for first in range(0, len(todo), group):
-            chunk = todo[first:first + group]
+        for first in range(0, len(todo), group * workers):  # a CSV row as each round ends
+            chunk = todo[first:first + group * workers]
             results = train_on_directions(arch, [make_v() for _, make_v in chunk], setup,
-                                          device)
+                                          device, group, workers)
             for (key, _), result in zip(chunk, results):
                 rows.append({**dict(zip(key_columns, key)), **result})
             _write_rows(csv_path, rows, columns)

@@ -22,6 +22,7 @@ channels other than through those three layers (DenseNet's concatenations) canno
 networks: those train alike, but not into the very same networks as one at a time.
 """
 import copy
+from concurrent.futures import ThreadPoolExecutor
 
 import torch
 import torch.nn as nn
@@ -182,3 +183,35 @@ def train_stacked(models, datasets, config, seeds, device, desc="networks"):
             opt.step()
     ungroup(net.cpu(), models)
     return [model.eval() for model in models]
+
+
+def default_workers(device):
+    """Groups trained side by side: one per torch thread on a CPU (a grouped LeNet step is
+    still too small to keep two threads busy), else 1."""
+    return torch.get_num_threads() if torch.device(device).type == "cpu" else 1
+
+
+def train_in_groups(models, datasets, config, seeds, device, group, workers=1, desc="networks"):
+    """:func:`train_stacked` on consecutive groups of ``group`` models (arguments as there);
+    ``workers`` > 1 (CPU): that many threads train groups side by side, each with
+    ``torch.get_num_threads() // workers`` torch threads. Returns the models."""
+    chunks = [slice(i, i + group) for i in range(0, len(models), group)]
+
+    def fit(chunk):
+        return train_stacked(models[chunk], datasets[chunk], config, seeds[chunk], device,
+                             desc)
+    if workers == 1 or len(chunks) == 1:
+        for chunk in chunks:
+            fit(chunk)
+        return models
+    before = torch.get_num_threads()
+
+    def fit_in_thread(chunk):
+        torch.set_num_threads(max(1, before // workers))  # per thread with OpenMP
+        return fit(chunk)
+    try:
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(fit_in_thread, chunks))
+    finally:
+        torch.set_num_threads(before)  # where the count is shared by all threads
+    return models
