@@ -86,13 +86,20 @@ def train_on_direction(arch, v, setup, device):
     return _result(model, trainset, testset, device, time.perf_counter() - start)
 
 
+def _grouping(arch, device, group=None, workers=None):
+    """(networks per group, groups side by side): GROUP_SIZE[arch] and, for groups of more than
+    one, one group per torch thread on a CPU, unless given."""
+    group = group or GROUP_SIZE.get(arch, 1)
+    return group, (workers or default_workers(device)) if group > 1 else 1
+
+
 def train_on_directions(arch, directions, setup, device, group=None, workers=None):
     """:func:`train_on_direction` for every v of ``directions``, ``group`` at a time in one
     grouped network (default GROUP_SIZE[arch]; utils.stacked_training), ``workers`` groups
     side by side on a CPU (default: one per torch thread): the same networks up to float
     rounding. Returns the results in order; 'seconds' is the time shared equally."""
     _check_arch(arch)
-    group = group or GROUP_SIZE.get(arch, 1)
+    group, workers = _grouping(arch, device, group, workers)
     if len(directions) == 1 or group == 1:
         return [train_on_direction(arch, v, setup, device) for v in directions]
     start = time.perf_counter()
@@ -100,8 +107,8 @@ def train_on_directions(arch, directions, setup, device, group=None, workers=Non
                               setup.seed) for v in directions]
     models = [_fresh_network(arch, v, setup.seed) for v in directions]
     train_in_groups(models, [tr for tr, _ in splits], setup.train_config(),
-                    [setup.seed] * len(models), device, group,
-                    workers or default_workers(device), desc=f"{arch} x {group}")
+                    [setup.seed] * len(models), device, group, workers,
+                    desc=f"{arch} x {group}")
     share = (time.perf_counter() - start) / len(models)
     return [_result(m, tr, te, device, share) for m, (tr, te) in zip(models, splits)]
 
@@ -147,8 +154,7 @@ def sweep(arch, cells, csv_path, key_columns, setup, device, settings, desc, gro
     if len(todo) < len(cells):
         print(f"resuming: {len(cells) - len(todo)} of {len(cells)} directions already in "
               f"{csv_path}")
-    group = group or GROUP_SIZE.get(arch, 1)
-    workers = default_workers(device) if group > 1 else 1
+    group, workers = _grouping(arch, device, group)
     with tqdm(total=len(todo), desc=desc, unit="direction") as bar:
         for first in range(0, len(todo), group * workers):  # a CSV row as each round ends
             chunk = todo[first:first + group * workers]

@@ -9,8 +9,9 @@ import numpy as np  # noqa: E402
 from .io import atomic_write  # noqa: E402
 
 
-def _save(fig, path):
-    fig.tight_layout()
+def _save(fig, path, tight=True):
+    if tight:  # not for figures whose colour bars span several axes (tight_layout breaks them)
+        fig.tight_layout()
     atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
     plt.close(fig)
     return path
@@ -105,9 +106,7 @@ def save_grid_comparison(path, freqs, rows):
         ax[0].set_ylabel("k1 (vertical frequency)", fontsize=7)
     for ax in axes[-1]:
         ax.set_xlabel("k2 (horizontal frequency)", fontsize=7)
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
-    plt.close(fig)
-    return path
+    return _save(fig, path, tight=False)
 
 
 def save_nad_curve_comparison(path, ours, published):
