@@ -14,13 +14,13 @@ import time
 import numpy as np
 import torch
 
-from models import build_model, normalized
+from models import build_model, deepfool_stem, normalized
 from tests.oracles import deepfool_one
 from utils.checkpoints import load_weights
 from utils.cli import run
 from utils.data import load_mnist
 from utils.errors import UserError
-from utils.experiment import deepfool_stem, default_checkpoint
+from utils.experiment import default_checkpoint
 from utils.margins import DEEPFOOL_DEFAULTS, default_workers, subspace_margins
 from utils.subspaces import diagonal_blocks
 

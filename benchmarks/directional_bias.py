@@ -15,12 +15,17 @@ from dataclasses import replace
 
 import torch
 
-from tests.test_linear_data import random_direction
 from utils.cli import positive_int, run
 from utils.directional_bias import LinearSetup, _fresh_network, _result
 from utils.linear_data import linear_datasets
 from utils.stacked_training import default_workers, train_in_groups, train_stacked
 from utils.training import train
+
+
+def random_direction(seed):
+    """A unit-norm random image [1, 32, 32] (the directions timed)."""
+    v = torch.randn(1, 32, 32, generator=torch.Generator().manual_seed(seed))
+    return v / v.norm()
 
 
 def main():

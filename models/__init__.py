@@ -40,6 +40,18 @@ NAD_ARCHITECTURES = {
 }
 
 
+# networks whose first layer (by name) is affine in the input: DeepFool can stop its backward
+# passes there (utils.deepfool, ``stem``), which for LeNet's one-channel first convolution is
+# most of the cost of a step on a CPU
+AFFINE_STEMS = {"LeNet": "conv1"}
+
+
+def deepfool_stem(name):
+    """The DeepFool stem of a ``normalized`` network ``name`` (the name of its first layer
+    inside ``normalized``'s Sequential), or None when it has none."""
+    return f"1.{AFFINE_STEMS[name]}" if name in AFFINE_STEMS else None
+
+
 def build_nad_model(name, num_channels=1, num_classes=1):
     """A freshly initialised NAD-paper network ``name`` (a key of NAD_ARCHITECTURES)."""
     try:
@@ -67,4 +79,4 @@ def normalized(model, layer):
 __all__ = ["LeNet", "TransformLayer", "TransformFlippedLayer", "build_model", "normalized",
            "mnist_resnet18", "imagenet_resnet50", "ARCHITECTURES",
            "ResNet18", "VGG", "VGG19", "VGG19_bn", "VGG11_bn", "DenseNet121",
-           "LogReg", "NAD_ARCHITECTURES", "build_nad_model"]
+           "LogReg", "NAD_ARCHITECTURES", "build_nad_model", "AFFINE_STEMS", "deepfool_stem"]

@@ -10,13 +10,15 @@ from utils.dct import flip
 
 
 class TransformLayer(nn.Module):
-    """``(x - mean) / std`` per channel. mean, std: sequences of C floats."""
+    """``(x - mean) / std`` per channel. mean, std: sequences of C floats. dtype: of the
+    buffers; float64 keeps the constants exact (a float32 layer cast with ``.double()`` holds
+    their float32 roundings)."""
 
-    def __init__(self, mean, std):
+    def __init__(self, mean, std, dtype=torch.float32):
         super().__init__()
-        self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32).view(-1, 1, 1),
+        self.register_buffer("mean", torch.as_tensor(mean, dtype=dtype).view(-1, 1, 1),
                              persistent=False)
-        self.register_buffer("std", torch.as_tensor(std, dtype=torch.float32).view(-1, 1, 1),
+        self.register_buffer("std", torch.as_tensor(std, dtype=dtype).view(-1, 1, 1),
                              persistent=False)
 
     def forward(self, x):
@@ -29,6 +31,6 @@ class TransformFlippedLayer(TransformLayer):
     shape: (C, H, W) of the images.
     """
 
-    def __init__(self, mean, std, shape):
-        super().__init__(mean, std)
-        self.mean = flip(torch.ones(tuple(shape))) * self.mean
+    def __init__(self, mean, std, shape, dtype=torch.float32):
+        super().__init__(mean, std, dtype)
+        self.mean = flip(torch.ones(tuple(shape), dtype=dtype)) * self.mean

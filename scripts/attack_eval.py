@@ -5,15 +5,15 @@ exactly (Dykstra) onto the eps-ball and the valid images [0, 1] of pixel space (
 --flipped). The last line reads `clean_acc: <percent> pgd_acc: <percent>`."""
 import argparse
 
-from utils.attack_eval import evaluate_checkpoint
-from utils.cli import (device_name, nonnegative_int, positive_float, positive_int, run,
+from utils.attack_eval import AttackEvalConfig, evaluate_checkpoint
+from utils.cli import (device_name, nonnegative_int, path_name, positive_float, positive_int, run,
                        seed_number)
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--dataset", default="MNIST", help="MNIST (and the datasets of LOADERS)")
-    p.add_argument("--checkpoint", required=True, help="model.t7 to evaluate")
+    p.add_argument("--checkpoint", type=path_name, required=True, help="model.t7 to evaluate")
     p.add_argument("--model", default="LeNet", help="architecture of the checkpoint")
     p.add_argument("--flipped", action="store_true", help="the model reads DCT-flipped images")
     p.add_argument("--eps", type=positive_float, default=2.0, help="L2 radius (default 2)")
@@ -24,14 +24,11 @@ def main():
     p.add_argument("--samples", type=positive_int, help="seeded subset of the test split")
     p.add_argument("--seed", type=seed_number, default=0, help="seed of the subset and restarts")
     p.add_argument("--data", choices=["auto", "full", "sample"], default="auto")
-    p.add_argument("--data-dir", default="data")
+    p.add_argument("--data-dir", type=path_name, default="data")
     p.add_argument("--download", action="store_true")
     p.add_argument("--device", type=device_name, default="auto")
     p.add_argument("--batch-size", type=positive_int, default=500)
-    a = p.parse_args()
-    result, info = evaluate_checkpoint(
-        a.dataset, a.checkpoint, a.model, a.flipped, a.eps, a.steps, a.step_size, a.restarts,
-        a.data, a.data_dir, a.download, a.device, a.samples, a.seed, a.batch_size)
+    result, info = evaluate_checkpoint(AttackEvalConfig(**vars(p.parse_args())))
     print(f"data: {info['data']} ({info['test_images']} test images of {info['data_name']})")
     print(f"attack: {info['attack']}; largest Dykstra residual {result.residual:.2e}")
     print(f"clean_acc: {100 * result.clean:.2f} pgd_acc: {100 * result.pgd:.2f}")

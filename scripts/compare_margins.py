@@ -4,14 +4,16 @@ Example:
   python -m scripts.compare_margins Results/margin_MNIST/LeNet Results/margin_MNIST_robust/LeNet"""
 import argparse
 
-from utils.cli import run
+from utils.cli import path_name, run
 from utils.margin_compare import compare_margins
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("reference", help="results folder of the reference run (e.g. standard)")
-    p.add_argument("other", help="results folder of the run to compare (e.g. robust)")
+    p.add_argument("reference", type=path_name,
+                   help="results folder of the reference run (e.g. standard)")
+    p.add_argument("other", type=path_name,
+                   help="results folder of the run to compare (e.g. robust)")
     a = p.parse_args()
     c = compare_margins(a.reference, a.other)
     print("subspace             reference   other   other/reference")

@@ -10,11 +10,10 @@ from pathlib import Path
 import numpy as np
 
 from models import NAD_ARCHITECTURES
-from utils.cli import (device_name, hold, int_list, positive_float, positive_int, run,
+from utils.cli import (device_name, hold, int_list, path_name, positive_float, positive_int, run,
                        seed_number)
-from utils.directional_bias import (LinearSetup, fourier_sweep, nad_sweep,
-                                    train_on_direction)
-from utils.io import save_json
+from utils.directional_bias import (NAD_SWEEP_FILES, LinearSetup, fourier_sweep,
+                                    fourier_sweep_files, nad_sweep, single_direction)
 from utils.linear_data import PHASES, fourier_direction, load_nads, nad_direction, nads_label
 from utils.run_folder import locked
 from utils.training import pick_device
@@ -45,7 +44,7 @@ def main():
     p.add_argument("--group", type=positive_int,
                    help="directions in one grouped network in a sweep (default: 2 for LeNet, 32 "
                    "for LogReg; 1 trains one network at a time)")
-    p.add_argument("--nads", help="NAD file (default: nads/<Arch>_NADs.npy)")
+    p.add_argument("--nads", type=path_name, help="NAD file (default: nads/<Arch>_NADs.npy)")
     p.add_argument("--epochs", type=positive_int, default=20)
     p.add_argument("--train-samples", type=positive_int, default=10_000)
     p.add_argument("--test-samples", type=positive_int, default=10_000)
@@ -54,7 +53,7 @@ def main():
     p.add_argument("--seed", type=seed_number, default=0, help="seed of the data and the network")
     p.add_argument("--device", type=device_name, default="auto",
                    help="auto (CUDA if available), cpu, cuda")
-    p.add_argument("--results-dir", default="Results")
+    p.add_argument("--results-dir", type=path_name, default="Results")
     args = p.parse_args()
 
     setup = LinearSetup(args.train_samples, args.test_samples, args.sigma, args.eps,
@@ -75,29 +74,26 @@ def main():
               f"accuracy min {100 * cells.min():.2f}% median {100 * np.median(cells):.2f}% "
               f"max {100 * cells.max():.2f}%, {(cells <= 0.6).mean():.0%} of cells at most "
               f"60%, {(cells >= 0.9).mean():.0%} at least 90%")
-        names = [f"fourier_grid_{args.phase}.csv", f"fourier_grid_{args.phase}.png",
-                 "fourier_directions.csv", "fourier_directions.json"]
+        written = [out_dir / name for name in fourier_sweep_files(args.phase)]
     elif args.nad_indices is not None:
         acc = nad_sweep(args.arch, nads, nads_name, args.nad_indices, setup, device, out_dir,
                         args.group)
         print(f"{args.arch} test accuracy on D(NAD_i):")
         print("  " + ", ".join(f"{i}: {100 * a:.2f}%" for i, a in zip(args.nad_indices, acc)))
-        names = ["nad_indices.csv", "nad_indices.png", "nad_indices.json"]
+        written = [out_dir / name for name in NAD_SWEEP_FILES]
     else:
         if args.fourier is not None:
             v = fourier_direction(*args.fourier, phase=args.phase)
             what = "fourier_{}_{}_{}".format(args.phase, *args.fourier)
         else:
             v, what = nad_direction(nads, args.nad_index), f"nad_{args.nad_index}"
-        result = train_on_direction(args.arch, v, setup, device)
-        save_json(out_dir / f"single_{what}.json",
-                  {"arch": args.arch, "direction": what, "nads": nads_name,
-                   "setup": vars(setup), **result})
+        result, path = single_direction(args.arch, v, what, setup, device, out_dir, nads_name)
         print(f"{args.arch} on D(v), v = {what}: test accuracy "
-              f"{100 * result['test_accuracy']:.2f}% (train {100 * result['train_accuracy']:.2f}%)")
-        names = [f"single_{what}.json"]
-    for name in names:
-        print(f"wrote {out_dir / name}")
+              f"{100 * result['test_accuracy']:.2f}% "
+              f"(train {100 * result['train_accuracy']:.2f}%)")
+        written = [path]
+    for path in written:
+        print(f"wrote {path}")
 
 
 if __name__ == "__main__":

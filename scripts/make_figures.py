@@ -17,29 +17,27 @@ from pathlib import Path
 
 import numpy as np
 
-from utils.cli import (add_pgd_arguments, device_name, hold, margin_parser, pgd_from_args,
-                       positive_int, run)
+from utils.cli import device_name, hold, path_name, positive_int, run
 from utils.data import images_at, load_mnist
 from utils.directional_bias import LinearSetup, fourier_sweep, nad_sweep
 from utils.errors import UserError
-from utils.experiment import run_margin_experiment
-from utils.figures import frequency_figure, margin_panels, nads_figure, save_figure
+from utils.experiment import MarginConfig, run_margin_experiment
+from utils.figures import frequency_figure, margin_panels, nads_figure
 from utils.linear_data import load_nads, nads_label
 from utils.margins import load_margin_run
 from utils.nad_plots import save_grid_comparison, save_nad_curve_comparison
 from utils.published import grid_summary, read_published
 from utils.photos import PHOTOS, sample_photos
-from utils.projection import FLIP, IDENTITY
+from utils.plots import save_figure
 from utils.run_folder import locked
 from utils.training import pick_device
 
 from models import NAD_ARCHITECTURES
 
 GROUPS = ("margins", "frequency", "nads", "directional")
-# (experiment name, transform, robust, PGD transform): the four shipped LeNets
-MARGIN_RUNS = {"MNIST": (None, False, IDENTITY), "MNIST_flipped": ("flipped", False, FLIP),
-               "MNIST_robust": (None, True, IDENTITY),
-               "MNIST_flipped_robust": ("flipped", True, FLIP)}
+# experiment name: (transform, robust) of the four shipped LeNets
+MARGIN_RUNS = {"MNIST": (None, False), "MNIST_flipped": ("flipped", False),
+               "MNIST_robust": (None, True), "MNIST_flipped_robust": ("flipped", True)}
 PHOTOS_224 = ("astronaut", "coffee")  # two: at one screen pixel per image pixel PNGs get large
 MNIST_DIGITS = (15, 6, 10, 7)  # test-set indices of the digits shown: a 0, 1, 2 and 3
 
@@ -47,12 +45,11 @@ MNIST_DIGITS = (15, 6, 10, 7)  # test-set indices of the digits shown: a 0, 1, 2
 def measure_margins(name, args, device):
     """Margins [21, samples] of the shipped LeNet of experiment ``name`` (run_margin_experiment,
     as the margin scripts), written under ``args.results_dir``/figures."""
-    transform, robust, pgd_transform = MARGIN_RUNS[name]
-    parser = add_pgd_arguments(margin_parser("", ["LeNet"], "LeNet", 8, 1), eps=2.0)
-    margin_args = parser.parse_args(["--samples", str(args.samples), "--device", str(device),
-                                     "--results-dir", str(Path(args.results_dir) / "figures")])
-    out = run_margin_experiment(margin_args, "MNIST", transform=transform, robust=robust,
-                                attack=pgd_from_args(margin_args, pgd_transform))
+    transform, robust = MARGIN_RUNS[name]
+    out = run_margin_experiment(MarginConfig(
+        dataset="MNIST", model="LeNet", transform=transform, robust=robust,
+        samples=args.samples, device=str(device), data=args.data,
+        results_dir=str(Path(args.results_dir) / "figures")))
     return load_margin_run(out)[1]
 
 
@@ -134,13 +131,13 @@ def directional_figures(args, out_dir, device):
 def main():
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out-dir", default="docs/figures")
-    p.add_argument("--results-dir", default="Results",
+    p.add_argument("--out-dir", type=path_name, default="docs/figures")
+    p.add_argument("--results-dir", type=path_name, default="Results",
                    help="the margins measured for the figures go to RESULTS/figures/")
     p.add_argument("--only", default=",".join(GROUPS), help="groups to draw, e.g. margins,nads")
     p.add_argument("--samples", type=positive_int, default=100, help="margin samples (seed 0)")
     p.add_argument("--data", choices=["auto", "full", "sample"], default="auto")
-    p.add_argument("--sweeps-dir", default="docs/data/directional_bias",
+    p.add_argument("--sweeps-dir", type=path_name, default="docs/data/directional_bias",
                    help="the directional-bias sweeps (committed: nothing is retrained)")
     p.add_argument("--device", type=device_name, default="cpu",
                    help="cpu (default, reproducible) or cuda")

@@ -1,7 +1,7 @@
 """Margin distribution of a network trained on DCT-flipped CIFAR-10, in DCT subspaces from low
 to high frequency (Hold me tight!, Sec. 3: the invariances move with the discriminative
 features)."""
-from utils.cli import margin_parser, run
+from utils.cli import margin_config, margin_parser, run
 from utils.experiment import run_margin_experiment
 
 from scripts.margin_cifar10 import MODELS
@@ -9,7 +9,7 @@ from scripts.margin_cifar10 import MODELS
 
 def main():
     args = margin_parser(__doc__, MODELS, "ResNet18", 8, 2, sample=False).parse_args()
-    run_margin_experiment(args, "CIFAR10", transform="flipped")
+    run_margin_experiment(margin_config(args, "CIFAR10", transform="flipped"))
 
 
 if __name__ == "__main__":

@@ -1,12 +1,12 @@
 """Margin distribution of a ResNet50 trained on DCT-flipped ImageNet, in DCT subspaces from low
 to high frequency (Hold me tight!, Sec. 3); validation images are flipped as they are read."""
-from utils.cli import imagenet_parser, run
+from utils.cli import imagenet_parser, margin_config, run
 from utils.experiment import run_margin_experiment
 
 
 def main():
     args = imagenet_parser(__doc__).parse_args()
-    run_margin_experiment(args, "ImageNet", transform="flipped")
+    run_margin_experiment(margin_config(args, "ImageNet", transform="flipped"))
 
 
 if __name__ == "__main__":

@@ -1,12 +1,12 @@
 """Margin distribution of a network trained on DCT-flipped MNIST, in DCT subspaces from low to
 high frequency (Hold me tight!, Sec. 3: the invariances move with the discriminative features)."""
-from utils.cli import margin_parser, run
+from utils.cli import margin_config, margin_parser, run
 from utils.experiment import run_margin_experiment
 
 
 def main():
     args = margin_parser(__doc__, ["LeNet", "ResNet18"], "LeNet", 8, 1).parse_args()
-    run_margin_experiment(args, "MNIST", transform="flipped")
+    run_margin_experiment(margin_config(args, "MNIST", transform="flipped"))
 
 
 if __name__ == "__main__":

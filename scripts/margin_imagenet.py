@@ -2,13 +2,13 @@
 to high frequency (Hold me tight!, Sec. 3). Without --checkpoint it uses
 Models/Pretrained/ImageNet/ResNet50/model.t7, else torchvision's pretrained weights when they
 are in torch.hub's cache (fetched there with --download)."""
-from utils.cli import imagenet_parser, run
+from utils.cli import imagenet_parser, margin_config, run
 from utils.experiment import run_margin_experiment
 
 
 def main():
     args = imagenet_parser(__doc__).parse_args()
-    run_margin_experiment(args, "ImageNet")
+    run_margin_experiment(margin_config(args, "ImageNet"))
 
 
 if __name__ == "__main__":

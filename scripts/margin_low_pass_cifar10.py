@@ -1,7 +1,7 @@
 """Margin distribution of a network trained on low-pass CIFAR-10 (only the 16x16 lowest DCT
 frequencies kept), in DCT subspaces from low to high frequency (Hold me tight!, Sec. 3: without
 discriminative high frequencies the network becomes invariant to them)."""
-from utils.cli import margin_parser, run
+from utils.cli import margin_config, margin_parser, run
 from utils.experiment import run_margin_experiment
 
 from scripts.margin_cifar10 import MODELS
@@ -9,7 +9,7 @@ from scripts.margin_cifar10 import MODELS
 
 def main():
     args = margin_parser(__doc__, MODELS, "ResNet18", 8, 2, sample=False).parse_args()
-    run_margin_experiment(args, "CIFAR10", transform="low_pass")
+    run_margin_experiment(margin_config(args, "CIFAR10", transform="low_pass"))
 
 
 if __name__ == "__main__":

@@ -1,12 +1,12 @@
 """Margin distribution of a network trained on MNIST, in DCT subspaces from low to high
 frequency (Hold me tight!, Sec. 3)."""
-from utils.cli import margin_parser, run
+from utils.cli import margin_config, margin_parser, run
 from utils.experiment import run_margin_experiment
 
 
 def main():
     args = margin_parser(__doc__, ["LeNet", "ResNet18"], "LeNet", 8, 1).parse_args()
-    run_margin_experiment(args, "MNIST")
+    run_margin_experiment(margin_config(args, "MNIST"))
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 eps 1, in the flipped representation, with the valid-image box [0, 1] kept in pixel space by
 Dykstra's projection), in DCT subspaces from low to high frequency (Hold me tight!, robust
 models)."""
-from utils.cli import add_pgd_arguments, margin_parser, pgd_from_args, run
+from utils.cli import add_pgd_arguments, margin_config, margin_parser, pgd_from_args, run
 from utils.experiment import run_margin_experiment
 from utils.projection import FLIP
 
@@ -11,8 +11,8 @@ def main():
     parser = margin_parser(__doc__, ["ResNet18", "VGG19", "DenseNet121"], "ResNet18", 8, 2,
                            sample=False)
     args = add_pgd_arguments(parser, eps=1.0, steps=7).parse_args()
-    run_margin_experiment(args, "CIFAR10", transform="flipped", robust=True,
-                          attack=pgd_from_args(args, FLIP))
+    run_margin_experiment(margin_config(args, "CIFAR10", transform="flipped", robust=True,
+                                        attack=pgd_from_args(args, FLIP)))
 
 
 if __name__ == "__main__":

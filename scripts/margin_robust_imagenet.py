@@ -2,13 +2,13 @@
 widely used robust model of the `robustness` library), in DCT subspaces from low to high
 frequency (Hold me tight!, robust models). --checkpoint takes a torchvision ResNet50
 state_dict or a `robustness` checkpoint (its `model` entry is unwrapped). Load only."""
-from utils.cli import imagenet_parser, run
+from utils.cli import imagenet_parser, margin_config, run
 from utils.experiment import run_margin_experiment
 
 
 def main():
     args = imagenet_parser(__doc__).parse_args()
-    run_margin_experiment(args, "ImageNet", robust=True)
+    run_margin_experiment(margin_config(args, "ImageNet", robust=True))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Margin distribution of a network adversarially trained on MNIST (L2 PGD, eps 2), in DCT
 subspaces from low to high frequency (Hold me tight!, robust models: adversarial training changes
 the margins like the removal of discriminative features does)."""
-from utils.cli import add_pgd_arguments, margin_parser, pgd_from_args, run
+from utils.cli import add_pgd_arguments, margin_config, margin_parser, pgd_from_args, run
 from utils.experiment import run_margin_experiment
 from utils.projection import IDENTITY
 
@@ -9,7 +9,8 @@ from utils.projection import IDENTITY
 def main():
     parser = margin_parser(__doc__, ["LeNet", "ResNet18"], "LeNet", 8, 1)
     args = add_pgd_arguments(parser, eps=2.0).parse_args()
-    run_margin_experiment(args, "MNIST", robust=True, attack=pgd_from_args(args, IDENTITY))
+    run_margin_experiment(margin_config(args, "MNIST", robust=True,
+                                        attack=pgd_from_args(args, IDENTITY)))
 
 
 if __name__ == "__main__":

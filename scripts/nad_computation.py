@@ -5,9 +5,9 @@ gradients of many random one-output networks at one fixed point (NADs paper, Sec
 import argparse
 
 from models import NAD_ARCHITECTURES
-from utils.cli import (device_name, nonnegative_float, positive_float, positive_int, run,
-                       seed_number)
-from utils.nad_computation import DEFAULT_OUT_DIR, VMAP_NETWORKS, compute_nads
+from utils.cli import (device_name, nonnegative_float, path_name, positive_float, positive_int,
+                       run, seed_number)
+from utils.nad_computation import DEFAULT_OUT_DIR, VMAP_NETWORKS, NADConfig, compute_nads
 from utils.training import pick_device
 
 
@@ -30,7 +30,7 @@ def main():
                         "(default 8192)")
     p.add_argument("--device", type=device_name, default="auto",
                    help="auto (CUDA if available), cpu, cuda")
-    p.add_argument("--out-dir", default=str(DEFAULT_OUT_DIR),
+    p.add_argument("--out-dir", type=path_name, default=str(DEFAULT_OUT_DIR),
                    help=f"output folder (default {DEFAULT_OUT_DIR}; 'nads' replaces the "
                         f"shipped NADs)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run")
@@ -38,9 +38,10 @@ def main():
                    help="save the gradients so far for --resume this often (default 120; "
                         "0: after every round of passes); Ctrl-C saves them too")
     args = p.parse_args()
-    paths = compute_nads(args.arch, args.networks, args.k, args.method, args.step, args.seed,
-                         args.networks_per_pass, args.batch_size, pick_device(args.device),
-                         args.out_dir, args.resume, args.save_every)
+    config = NADConfig(args.arch, args.networks, args.k, args.method, args.step, args.seed,
+                       args.networks_per_pass, args.batch_size, pick_device(args.device),
+                       args.out_dir, args.resume, args.save_every)
+    paths = compute_nads(config)
     for key in ("nads", "eigenvals", "json", "png"):
         print(f"wrote {paths[key]}")
 

@@ -3,7 +3,7 @@
 autograd NADs of one architecture."""
 import argparse
 
-from utils.cli import positive_int_list, run
+from utils.cli import path_name, positive_int_list, run
 from utils.errors import UserError
 from utils.linear_data import load_nads
 from utils.nads import subspace_overlap
@@ -13,8 +13,8 @@ DEFAULT_K = (1, 5, 20, 100)
 
 def main():
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("a", help="a <Arch>_NADs.npy file")
-    p.add_argument("b", help="another one")
+    p.add_argument("a", type=path_name, help="a <Arch>_NADs.npy file")
+    p.add_argument("b", type=path_name, help="another one")
     p.add_argument("--k", type=positive_int_list,
                    help=f"subspace sizes, comma-separated (default "
                         f"{','.join(map(str, DEFAULT_K))}: those the two files hold)")

@@ -4,7 +4,7 @@ trained on this set is tested on the clean test set. Needs the real CIFAR-10 (--
 --download) and the NADs of the architecture (nads/<Arch>_NADs.npy or --nads)."""
 import argparse
 
-from utils.cli import (device_name, nonnegative_int, positive_float, positive_int, run,
+from utils.cli import (device_name, nonnegative_int, path_name, positive_float, positive_int, run,
                        seed_number)
 from utils.poison_experiment import run_poison_experiment
 from utils.training import pick_device
@@ -14,17 +14,18 @@ def main():
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--arch", default="ResNet18",
                    help="a NAD architecture (models.NAD_ARCHITECTURES), default ResNet18")
-    p.add_argument("--nads", help="NAD file (default: nads/<Arch>_NADs.npy)")
+    p.add_argument("--nads", type=path_name, help="NAD file (default: nads/<Arch>_NADs.npy)")
     p.add_argument("--nad-index", type=nonnegative_int, default=0, help="first carrier NAD")
     p.add_argument("--eps", type=positive_float, default=0.05,
                    help="carrier coefficient magnitude (default 0.05)")
     p.add_argument("--epochs", type=positive_int, default=50)
     p.add_argument("--seed", type=seed_number, default=0)
-    p.add_argument("--data-dir", default="data", help="folder holding cifar-10-batches-py")
+    p.add_argument("--data-dir", type=path_name, default="data",
+                   help="folder holding cifar-10-batches-py")
     p.add_argument("--download", action="store_true", help="download CIFAR-10 if missing")
     p.add_argument("--device", type=device_name, default="auto",
                    help="auto (CUDA if available), cpu, cuda")
-    p.add_argument("--results-dir", default="Results")
+    p.add_argument("--results-dir", type=path_name, default="Results")
     p.add_argument("--resume", action="store_true", help="resume an interrupted training")
     args = p.parse_args()
     record, out_dir = run_poison_experiment(

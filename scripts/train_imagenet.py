@@ -3,15 +3,17 @@
 with torchrun. The checkpoint is what margin_flipped_imagenet --checkpoint loads."""
 import argparse
 
-from utils.cli import (device_name, nonnegative_int, positive_float, positive_int, run,
+from utils.cli import (device_name, nonnegative_int, path_name, positive_float, positive_int, run,
                        seed_number)
 from utils.imagenet_training import recipe, train_resnet50
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--train-dir", required=True, help="ImageFolder tree of training images")
-    p.add_argument("--val-dir", required=True, help="ImageFolder tree of validation images")
+    p.add_argument("--train-dir", type=path_name, required=True,
+                   help="ImageFolder tree of training images")
+    p.add_argument("--val-dir", type=path_name, required=True,
+                   help="ImageFolder tree of validation images")
     p.add_argument("--flipped", action="store_true", help="train on DCT-flipped images")
     p.add_argument("--epochs", type=positive_int, default=90)
     p.add_argument("--batch-size", type=positive_int, default=256,
@@ -28,7 +30,8 @@ def main():
     p.add_argument("--device", type=device_name, default="auto",
                    help="auto (CUDA if available), cpu, cuda")
     p.add_argument("--resume", action="store_true", help="resume an interrupted run")
-    p.add_argument("--out-dir", help="default: Results/train_ImageNet[_flipped]/ResNet50")
+    p.add_argument("--out-dir", type=path_name,
+                   help="default: Results/train_ImageNet[_flipped]/ResNet50")
     args = p.parse_args()
     out_dir = args.out_dir or ("Results/train_ImageNet" + ("_flipped" if args.flipped else "")
                                + "/ResNet50")

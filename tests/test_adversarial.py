@@ -5,7 +5,7 @@ from scipy.stats import ortho_group
 from torch.utils.data import TensorDataset
 
 from models import LeNet
-from tests.test_projection import orthogonal_transform
+from tests.helpers import orthogonal_transform
 from utils.adversarial import L2PGD, pgd_accuracy, pgd_l2
 from utils.projection import FLIP, IDENTITY, sample_norms
 

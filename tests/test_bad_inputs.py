@@ -11,23 +11,12 @@ import torch
 
 import utils.directional_bias
 import utils.nad_computation
-from tests.test_scripts import files_under, run_script
+from tests.helpers import DIRECTIONAL, TINY, files_under, one_error_line, run_script, ten_nads
 from tests.tiny_datasets import write_cifar10
 from utils.errors import UserError
 from utils.linear_data import load_nads
+from utils.nad_computation import NADConfig
 
-TINY = ["--samples", "2", "--block-size", "28", "--device", "cpu", "--workers", "1"]
-DIRECTIONAL = ["--arch", "LogReg", "--train-samples", "64", "--test-samples", "64",
-               "--epochs", "1", "--device", "cpu"]
-
-
-def one_error_line(capsys):
-    """The one line a refused run printed on stderr (argparse's usage line aside)."""
-    err = [line for line in capsys.readouterr().err.strip().splitlines()
-           if not line.startswith(("usage:", " "))]
-    assert len(err) == 1, err
-    assert "Traceback" not in err[0]
-    return err[0]
 
 
 @pytest.fixture
@@ -39,12 +28,6 @@ def no_work(monkeypatch):
     monkeypatch.setattr(utils.experiment, "margin_distribution", work)
     monkeypatch.setattr(utils.nad_computation, "iter_gradients", work)
     monkeypatch.setattr(utils.directional_bias, "train", work)
-
-
-def ten_nads(path):
-    q, _ = np.linalg.qr(np.random.default_rng(0).normal(size=(1024, 10)))
-    np.save(path, q.T.astype(np.float32))
-    return path
 
 
 def damaged_nad_file(tmp_path, kind):
@@ -90,28 +73,12 @@ def test_damaged_nad_files_are_refused_in_one_sentence(tmp_path, monkeypatch, ca
 
 def test_nads_that_disagree_with_their_json_are_refused(tmp_path):
     """A NAD file beside the JSON of another computation (its recorded sha256 differs)."""
-    paths = utils.nad_computation.compute_nads("LogReg", networks=12, k=3, networks_per_pass=4,
-                                               out_dir=tmp_path, figure_count=1)
+    paths = utils.nad_computation.compute_nads(NADConfig(
+        "LogReg", networks=12, k=3, networks_per_pass=4, out_dir=tmp_path, figure_count=1))
     assert load_nads(paths["nads"]).shape == (3, 1024)
     ten_nads(paths["nads"])
     with pytest.raises(UserError, match="LogReg_NADs.npy does not match"):
         load_nads(paths["nads"])
-
-
-def test_a_damaged_nad_resume_file_is_refused(tmp_path, monkeypatch, capsys, no_work):
-    """Finding 4: a damaged .<Arch>_gradients.partial.pt with --resume."""
-    partial = tmp_path / ".LogReg_gradients.partial.pt"
-    partial.write_bytes(np.random.default_rng(2).bytes(999))
-    argv = ["--arch", "LogReg", "--networks", "20", "--k", "5", "--out-dir", str(tmp_path),
-            "--resume"]
-    assert run_script("nad_computation", argv, monkeypatch) == 2
-    line = one_error_line(capsys)
-    assert line.startswith(f"error: resume file {partial} could not be read") and \
-        "rerun without --resume" in line
-    torch.save({"config": {}, "done": 3, "gradients": torch.zeros(2, 5), "elapsed_s": 1.0},
-               partial)
-    assert run_script("nad_computation", argv, monkeypatch) == 2
-    assert one_error_line(capsys).startswith(f"error: the resume file {partial} is damaged")
 
 
 def test_a_damaged_training_state_is_refused(tmp_path, monkeypatch, capsys):

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from models import LeNet, TransformLayer, build_nad_model
-from tests.test_scripts import run_script
+from tests.helpers import run_script
 from utils.adversarial import pgd_l2
 from utils.dct import dct2, flip, idct2
 from utils.deepfool import deepfool

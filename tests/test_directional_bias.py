@@ -12,7 +12,7 @@ from utils.cli import run
 from utils.directional_bias import LinearSetup, fourier_sweep, nad_sweep, train_on_direction
 from utils.errors import UserError
 from utils.linear_data import fourier_direction
-from tests.test_linear_data import random_direction
+from tests.helpers import random_direction
 
 TINY = LinearSetup(n_train=256, n_test=256, epochs=2, seed=0)
 
@@ -164,3 +164,54 @@ def test_bad_sweeps_are_one_sentence_and_write_nothing(argv, message, tmp_path, 
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
     assert not list((tmp_path / "res").rglob("*.csv"))
+
+
+@pytest.mark.parametrize("damage", ["truncated row", "non-numeric row", "garbage csv"])
+def test_damaged_rows_of_a_sweep_are_named_and_trained_again(tmp_path, monkeypatch, capsys,
+                                                            damage):
+    """A truncated or garbled CSV row is not counted as done (it was, or a traceback): it is
+    named, discarded, and its direction trained again; the good rows are kept."""
+    trained = []
+    monkeypatch.setattr(directional_bias, "train_on_directions", _fake_training(trained))
+    fourier_sweep("LogReg", 16, TINY, "cpu", tmp_path)
+    path = tmp_path / "fourier_directions.csv"
+    lines = path.read_text().splitlines(keepends=True)
+    if damage == "truncated row":
+        path.write_text("".join(lines[:-1]) + lines[-1][:9])
+    elif damage == "non-numeric row":
+        path.write_text("".join(lines[:-1]) + lines[-1].replace("0.5", "x", 1))
+    else:
+        path.write_bytes(np.random.default_rng(0).bytes(500))
+    trained.clear()
+    capsys.readouterr()
+    _, acc = fourier_sweep("LogReg", 16, TINY, "cpu", tmp_path)
+    printed = capsys.readouterr().out
+    assert len(trained) == (4 if damage == "garbage csv" else 1)
+    assert ("discarding" in printed or "cannot be read" in printed) and str(path) in printed
+    assert np.isfinite(acc).all()
+
+
+def test_a_damaged_settings_file_is_refused_and_the_results_kept(tmp_path, monkeypatch):
+    monkeypatch.setattr(directional_bias, "train_on_directions", _fake_training([]))
+    fourier_sweep("LogReg", 16, TINY, "cpu", tmp_path)
+    settings = tmp_path / "fourier_directions.json"
+    settings.write_text(settings.read_text()[:20])
+    rows = (tmp_path / "fourier_directions.csv").read_bytes()
+    with pytest.raises(UserError, match="the sweep's settings file .* is damaged"):
+        fourier_sweep("LogReg", 16, TINY, "cpu", tmp_path)
+    assert (tmp_path / "fourier_directions.csv").read_bytes() == rows
+
+
+def test_a_single_direction_run_is_not_replaced_by_one_with_other_settings(tmp_path,
+                                                                          monkeypatch):
+    from utils.directional_bias import single_direction
+    monkeypatch.setattr(directional_bias, "train_on_direction",
+                        lambda *a, **k: {"test_accuracy": 0.5, "train_accuracy": 0.5,
+                                         "seconds": 0.0})
+    v = fourier_direction(1, 1)
+    _, path = single_direction("LogReg", v, "fourier_cos_1_1", TINY, "cpu", tmp_path)
+    single_direction("LogReg", v, "fourier_cos_1_1", TINY, "cpu", tmp_path)  # the same: fine
+    with pytest.raises(UserError, match="holds the results of a run with other settings"):
+        single_direction("LogReg", v, "fourier_cos_1_1", LinearSetup(epochs=3), "cpu",
+                         tmp_path)
+    assert json.loads(path.read_text())["setup"]["epochs"] == TINY.epochs

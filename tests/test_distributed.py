@@ -16,14 +16,15 @@ from torch.utils.data import DataLoader
 import utils.margins
 from models import LeNet, build_nad_model, imagenet_resnet50
 from tests.distributed_worker import CONFIG, toy_task, train_toy
-from tests.test_scripts import SMALL, run_script
+from tests.helpers import SMALL, run_script
 from utils import distributed
 from utils.checkpoints import load_weights
 from utils.dct import flip
 from utils.imagenet_training import image_folders, recipe
-from utils.io import save_torch
-from utils.nad_computation import nad_paths
+from utils.nad_computation import NADConfig, append_chunk
+from utils.nad_files import nad_paths
 from utils.nads import evaluation_point, iter_gradients
+from utils.run_folder import check_unit
 from utils.training import EpochShuffle, train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -248,7 +249,8 @@ def test_train_imagenet_under_two_processes_end_to_end(tmp_path):
                    "--workers", 0, "--device", "cpu", "--out-dir", out)
     assert res.returncode == 0, res.stderr[-3000:]
     assert res.stdout.count("top-1 validation accuracy") == 1
-    info = json.loads((out / "run.json").read_text())
+    info = check_unit(out, "run.json")  # model.t7 and run.json written as one unit
+    assert set(info["files"]) == {"model.t7"}
     assert info["processes"] == 2 and info["batch_per_process"] == 2
     assert info["experiment"] == "train_ImageNet_flipped" and info["train_images"] == 8
     assert info["training"]["max_lr"] == pytest.approx(0.1 * 4 / 256)
@@ -301,13 +303,11 @@ def test_sharded_nad_run_matches_a_single_process_run(tmp_path, single_process_n
 def test_nad_run_interrupted_on_one_process_resumes_on_two(tmp_path, single_process_nads):
     """A single-process run left the gradients of its first 10 networks; 2 processes finish it
     (networks 10..23 in shards of 7) and write the NADs of the uninterrupted run."""
-    config = {"arch": "LeNet", "networks": 24, "method": "autograd", "step": None, "seed": 0,
-              "input_shape": [1, 32, 32]}
+    config = NADConfig("LeNet", networks=24, method="autograd", seed=0)
     build = lambda: build_nad_model("LeNet")  # noqa: E731
     first = torch.cat([g for _, g in iter_gradients(build, 10, evaluation_point(0), "autograd",
                                                     networks_per_pass=4)])
-    save_torch(nad_paths(tmp_path, "LeNet")["partial"],
-               {"config": config, "done": 10, "gradients": first, "elapsed_s": 1.0})
+    append_chunk(nad_paths(tmp_path, "LeNet")["partial"], config, first.numpy(), 0, 1.0)
     res = torchrun("scripts.nad_computation", *NADS, "--out-dir", tmp_path, "--resume")
     assert res.returncode == 0, res.stderr[-3000:]
     assert res.stdout.count("resuming after 10 of 24 networks") == 1

@@ -32,9 +32,9 @@ def test_ci_runs_the_readme_test_command():
 def test_git_commit_marks_uncommitted_changes(tmp_path, monkeypatch):
     import subprocess
 
-    import utils.experiment as experiment
-    monkeypatch.setattr(experiment, "ROOT", tmp_path)
-    assert experiment.git_commit() == "unknown"  # not a git checkout
+    import utils.provenance as provenance
+    monkeypatch.setattr(provenance, "ROOT", tmp_path)
+    assert provenance.git_commit() == "unknown"  # not a git checkout
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(tmp_path)]
     (tmp_path / "code.py").write_text("a = 1\n")
     for args in [["init", "-q"], ["add", "code.py"], ["commit", "-qm", "c"]]:
@@ -42,6 +42,6 @@ def test_git_commit_marks_uncommitted_changes(tmp_path, monkeypatch):
     head = subprocess.run(git + ["rev-parse", "HEAD"], capture_output=True,
                           text=True).stdout.strip()
     (tmp_path / "notes.txt").write_text("untracked files do not count\n")
-    assert experiment.git_commit() == head
+    assert provenance.git_commit() == head
     (tmp_path / "code.py").write_text("a = 2\n")
-    assert experiment.git_commit() == head + "-dirty"
+    assert provenance.git_commit() == head + "-dirty"

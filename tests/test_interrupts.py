@@ -1,19 +1,13 @@
-"""Ctrl-C keeps its promise (issue #22, finding 5): what is finished is saved, and the message
+"""Ctrl-C keeps its promise: what is finished is saved, and the message
 gives the exact command that continues, --resume included where it is needed."""
 import shlex
 
-import numpy as np
-import torch
 from torch.utils.data import TensorDataset
 
 import utils.experiment
 import utils.margins
-import utils.nad_computation
 import utils.training
-from tests.test_scripts import run_script
-from utils.nad_computation import nad_paths
-
-NADS = ["--arch", "LogReg", "--networks", "40", "--k", "5", "--networks-per-pass", "4"]
+from tests.helpers import run_script
 
 
 def interrupt_line(capsys):
@@ -32,47 +26,6 @@ def stop_at_call(monkeypatch, module, name, call, error=KeyboardInterrupt):
             raise error
         return real(*a, **k)
     monkeypatch.setattr(module, name, stopping)
-
-
-def test_ctrl_c_saves_the_nad_gradients_and_names_the_resume_command(tmp_path, monkeypatch,
-                                                                      capsys):
-    """Rounds of 4 passes x 4 networks: interrupted in the second round, the 16 networks of the
-    first are saved (the interval of --save-every, 120 s, has not passed), and the printed
-    command, --resume added, continues to the NADs of an uninterrupted run."""
-    argv = NADS + ["--out-dir", str(tmp_path / "cut")]
-    stop_at_call(monkeypatch, utils.nad_computation, "iter_gradients", 2)
-    assert run_script("nad_computation", argv, monkeypatch) == 130
-    partial = nad_paths(tmp_path / "cut", "LogReg")["partial"]
-    command = shlex.join(["python", "-m", "scripts.nad_computation", *argv, "--resume"])
-    assert interrupt_line(capsys) == (f"interrupted; the gradients of 16 of 40 networks are "
-                                      f"saved in {partial}; to continue, run: {command}")
-    assert torch.load(partial, weights_only=True)["done"] == 16
-
-    monkeypatch.undo()
-    assert run_script("nad_computation", shlex.split(command)[3:], monkeypatch) == 0
-    assert "resuming after 16 of 40 networks" in capsys.readouterr().out
-    assert run_script("nad_computation", NADS + ["--out-dir", str(tmp_path / "whole")],
-                      monkeypatch) == 0
-    np.testing.assert_allclose(np.load(tmp_path / "cut" / "LogReg_NADs.npy"),
-                               np.load(tmp_path / "whole" / "LogReg_NADs.npy"), atol=1e-6)
-    assert not partial.exists()
-
-
-def test_save_every_sets_how_often_the_gradients_are_saved(tmp_path, monkeypatch):
-    """A run that dies without Ctrl-C (here an error in the third round) keeps what the last
-    periodic save wrote: every round with --save-every 0, nothing within the default 120 s."""
-    for every, kept in (("0", 32), (None, None)):
-        out = tmp_path / str(every)
-        stop_at_call(monkeypatch, utils.nad_computation, "iter_gradients", 3, MemoryError)
-        argv = NADS + ["--out-dir", str(out)] + (["--save-every", every] if every else [])
-        try:
-            run_script("nad_computation", argv, monkeypatch)
-        except MemoryError:
-            pass
-        partial = nad_paths(out, "LogReg")["partial"]
-        assert (torch.load(partial, weights_only=True)["done"] if partial.exists() else None) \
-            == kept
-        monkeypatch.undo()
 
 
 def small_mnist(monkeypatch):

@@ -2,14 +2,11 @@ import numpy as np
 import pytest
 import torch
 
+from tests.helpers import random_direction
+
 from utils.errors import UserError
 from utils.linear_data import (canonical_frequency, fourier_direction, linear_datasets,
                                nad_direction, sample_linear)
-
-
-def random_direction(seed):
-    v = torch.randn(1, 32, 32, generator=torch.Generator().manual_seed(seed))
-    return v / v.norm()
 
 
 @pytest.mark.parametrize("v", [fourier_direction(3, 4), fourier_direction(0, 0),
@@ -34,7 +31,7 @@ def test_samples_sit_at_plus_minus_eps_over_two_along_v(v):
 def test_datasets_have_class_indices_and_independent_splits():
     v = fourier_direction(1, 2)
     train, test = linear_datasets(v, 100, 60, seed=4)
-    (xtr, ytr), (xte, yte) = train.tensors, test.tensors
+    (xtr, ytr), (xte, _) = train.tensors, test.tensors
     assert len(train) == 100 and len(test) == 60
     assert set(ytr.tolist()) == {0, 1} and (ytr == 0).sum() == 50
     # class 0 is y = +1: projection +eps/2

@@ -5,7 +5,7 @@ import torch.nn.functional as F
 
 from models import TransformFlippedLayer, TransformLayer, build_model
 from models.lenet import LeNet, max_pool2
-from tests.conftest import state_dict_from_compat
+from tests.helpers import state_dict_from_compat
 from tests.oracles import lenet_forward
 from utils.checkpoints import load_weights, save_weights
 from utils.dct import flip

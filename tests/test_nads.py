@@ -8,15 +8,12 @@ import torch
 import torch.nn as nn
 
 from models import LogReg, build_nad_model
-from scripts import nad_computation
 from tests.nad_oracles import autograd_gradient_one, fd_gradient_one
-from utils.nad_computation import compute_nads, nad_paths
 from utils.nads import (NetworkSampler, Stacked, autograd_gradients, build_networks,
                         evaluation_point, fd_gradients, iter_gradients, network_seed,
                         principal_directions, subspace_overlap)
 from utils.cli import run
 from utils.data import ROOT
-from utils.io import save_torch
 from utils.linear_data import load_nads
 
 
@@ -198,38 +195,6 @@ def test_subspace_overlap():
     assert subspace_overlap(a, mixed) == pytest.approx(2 / 5)
 
 
-def test_compute_nads_writes_files_and_resumes(tmp_path):
-    kw = dict(networks=20, k=6, method="fd", seed=2, networks_per_pass=8)
-    paths = compute_nads("LogReg", out_dir=tmp_path / "full", **kw)
-    nads, eigenvals = np.load(paths["nads"]), np.load(paths["eigenvals"])
-    assert nads.shape == (6, 1024) and nads.dtype == np.float32 and eigenvals.shape == (6,)
-    meta = json.loads(paths["json"].read_text())
-    assert meta["method"] == "fd" and meta["networks"] == 20 and meta["step"] == 100.0
-    assert paths["png"].stat().st_size > 0 and not paths["partial"].exists()
-
-    # an interrupted run: the first 8 gradients are on disk
-    resumed = nad_paths(tmp_path / "resumed", "LogReg")
-    first = next(iter_gradients(lambda: build_nad_model("LogReg"), 20, evaluation_point(2),
-                                "fd", seed=2, networks_per_pass=8))[1]
-    config = {"arch": "LogReg", "networks": 20, "method": "fd", "step": 100.0, "seed": 2,
-              "input_shape": [1, 32, 32]}
-    save_torch(resumed["partial"], {"config": config, "done": 8, "gradients": first,
-                                    "elapsed_s": 1.0})
-    compute_nads("LogReg", out_dir=tmp_path / "resumed", resume=True, **kw)
-    np.testing.assert_allclose(np.load(resumed["nads"]), nads, atol=1e-6)
-    assert not resumed["partial"].exists()
-
-
-def test_script_refuses_impossible_k(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(sys, "argv", ["nad_computation", "--arch", "LogReg", "--networks", "10",
-                                      "--k", "10", "--out-dir", str(tmp_path)])
-    with pytest.raises(SystemExit) as exit_info:
-        run(nad_computation.main)
-    assert exit_info.value.code == 2
-    assert "lower --k or raise --networks" in capsys.readouterr().err
-    assert list(tmp_path.iterdir()) == []
-
-
 def test_overlap_script_compares_two_nad_files(tmp_path, monkeypatch, capsys):
     from scripts import nad_overlap
     q, _ = np.linalg.qr(np.random.default_rng(0).normal(size=(1024, 6)))
@@ -240,25 +205,6 @@ def test_overlap_script_compares_two_nad_files(tmp_path, monkeypatch, capsys):
     run(nad_overlap.main)
     out = capsys.readouterr().out
     assert "k =    1: overlap 1.000" in out and "k =    3: overlap 0.333" in out
-
-
-def test_nad_computation_leaves_the_shipped_nads_alone_unless_told(tmp_path, monkeypatch,
-                                                                    capsys):
-    """Issue #22, finding 2: without --out-dir the NADs go to Results/nads/ (they replaced the
-    shipped nads/ before, without a word); --out-dir onto the shipped folder says it replaces
-    them."""
-    import utils.nad_computation
-    from tests.test_scripts import run_script
-    monkeypatch.chdir(tmp_path)
-    argv = ["--arch", "LogReg", "--networks", "12", "--k", "3"]
-    assert run_script("nad_computation", argv, monkeypatch) == 0
-    assert not (tmp_path / "nads").exists()
-    assert np.load(tmp_path / "Results" / "nads" / "LogReg_NADs.npy").shape == (3, 1024)
-    assert utils.nad_computation.SHIPPED == ROOT / "nads"
-    monkeypatch.setattr(utils.nad_computation, "SHIPPED", tmp_path / "shipped")
-    assert run_script("nad_computation", argv + ["--out-dir", "shipped"], monkeypatch) == 0
-    assert "--out-dir shipped: the shipped LogReg NADs there will be replaced" in \
-        capsys.readouterr().out
 
 
 def test_the_shipped_nads_match_the_hashes_their_json_records():

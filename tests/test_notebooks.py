@@ -14,7 +14,7 @@ TIMEOUT_S = 600  # per cell; a quick run takes about a minute on a 2-core CPU
 
 # notebook -> lines its outputs must contain
 EXPECTED = {
-    "Hold_Me_Tight.ipynb": ["median margin per subspace", "median ratio highest/lowest",
+    "Hold_Me_Tight.ipynb": ["median margin per subspace", "median ratio high/low frequency",
                             "at the standard model's smallest median"],
     "NADs.ipynb": ["LeNet on D(v), v = LeNet NAD 0", "precomputed NADs in nads/",
                    "carrier coefficient after poisoning"],

@@ -1,4 +1,3 @@
-import json
 import pickle
 import sys
 
@@ -11,6 +10,7 @@ from tests.nad_oracles import poison_per_class
 from utils.cli import run
 from utils.poison import class_carriers, poison
 from utils.poison_experiment import cifar10_tensors
+from utils.run_folder import check_unit
 
 
 def write_tiny_cifar10(root, per_batch=20, test=30, seed=0):
@@ -99,7 +99,8 @@ def test_poison_cifar_runs_end_to_end(tiny_cifar, monkeypatch, capsys):
         "--data-dir", str(root), "--device", "cpu", "--results-dir", str(root / "res")])
     run(poison_cifar.main)
     out_dir = root / "res" / "poison_cifar10" / "LeNet"
-    record = json.loads((out_dir / "run.json").read_text())
+    record = check_unit(out_dir, "run.json")  # model.t7 and run.json written as one unit
+    assert set(record["files"]) == {"model.t7"}
     assert record["train_images"] == 100 and record["test_images"] == 30
     for key in ("accuracy_clean_test", "accuracy_poisoned_train", "accuracy_poisoned_test"):
         assert 0 <= record[key] <= 1

@@ -5,17 +5,10 @@ import pytest
 import torch
 from scipy.stats import ortho_group
 
+from tests.helpers import orthogonal_transform
 from tests.oracles import project_ball_rotated_box_qp
-from utils.projection import (FLIP, IDENTITY, Transform, dykstra, project_ball,
+from utils.projection import (FLIP, IDENTITY, dykstra, project_ball,
                               project_ball_box, project_plain, sample_norms)
-
-
-def orthogonal_transform(q):
-    """The Transform v = q p (per sample, on flattened tensors) for an orthogonal q [D, D]."""
-    qt = torch.as_tensor(q)
-    return Transform("random orthogonal",
-                     lambda p: (p.flatten(1) @ qt.T).view(p.shape),
-                     lambda v: (v.flatten(1) @ qt).view(v.shape))
 
 
 def assert_kkt(p, pz, px, eps, tol=1e-6):

@@ -1,5 +1,5 @@
 """One run per output folder (a lock that two real processes contend for), results written and
-read as a unit, stale temporary files, unwritable folders (issue #22: findings 1, 3 and 6)."""
+read as a unit, stale temporary files, unwritable folders."""
 import json
 import os
 import shutil
@@ -13,15 +13,14 @@ import torch
 import torch.nn as nn
 
 import utils.margins
-from tests.test_scripts import ROOT, files_under, run_script
+from tests.helpers import ROOT, TINY, files_under, run_script
 from utils.errors import UserError
-from utils.io import save_npy
+from utils.io import npy_bytes
 from utils.margin_compare import compare_margins
 from utils.margins import load_margin_run, margin_distribution
 from utils.run_folder import check_unit, locked, write_unit
 from utils.subspaces import diagonal_blocks
 
-TINY = ["--samples", "2", "--block-size", "28", "--device", "cpu", "--workers", "1"]
 HOLDER = """
 import sys, time
 from utils.run_folder import locked
@@ -69,9 +68,56 @@ def test_lock_is_reentrant_in_a_process_and_scoped_locks_are_independent(tmp_pat
         with locked(tmp_path / "a"):  # the same process: allowed (run -> margin_distribution)
             assert (folder / ".run.lock").read_text().strip() == str(os.getpid())
         assert (folder / ".run.lock").is_file()
-        with locked(folder, scope="LeNet"), locked(folder, scope="VGG11"):
-            assert (folder / ".LeNet.lock").is_file() and (folder / ".VGG11.lock").is_file()
+        with locked(folder, scope="LeNet"):  # within its own hold of the whole folder
+            pass
     assert not (tmp_path / "a").exists()  # lock files removed, and the folder made for them
+    with locked(tmp_path / "b", scope="LeNet") as folder, locked(folder, scope="VGG11"):
+        assert (folder / ".LeNet.lock").is_file() and (folder / ".VGG11.lock").is_file()
+    assert not (tmp_path / "b").exists()
+
+
+SCOPED_HOLDER = """
+import sys, time
+from utils.run_folder import locked
+with locked(sys.argv[1], scope=sys.argv[2]):
+    print("held", flush=True)
+    time.sleep(120)
+"""
+
+
+def test_a_run_touches_only_its_own_temporary_files(tmp_path):
+    """A run of another scope (an architecture's NADs) in the folder: a scoped run beside it
+    leaves its live temporary files alone, a run that holds the whole folder is refused while
+    it runs; a run's own stale temporary files are removed, the hidden ones included
+    (..LogReg_gradients.partial...tmp)."""
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", SCOPED_HOLDER, str(folder), "VGG11"],
+                              cwd=ROOT, stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, "OMP_NUM_THREADS": "1"})
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        live = folder / ".VGG11_NADs.npy.live1234.tmp"  # the holder's, being written
+        live.write_bytes(b"being written")
+        stale = [folder / ".LogReg_NADs.npy.dead1234.tmp",
+                 folder / "..LogReg_gradients.partial.dead1234.tmp"]
+        for path in stale:
+            path.write_bytes(b"half a file")
+        with locked(folder, scope="LogReg"):
+            assert live.exists() and not any(p.exists() for p in stale)
+        with pytest.raises(UserError, match=f"{folder} is in use by another run "
+                                            f"\\(pid {holder.pid}\\)"):
+            with locked(folder):
+                pass
+        with pytest.raises(UserError, match="in use by another VGG11 run"):
+            with locked(folder, scope="VGG11"):
+                pass
+        assert live.exists()
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    with locked(folder):  # the whole folder, no run in it: every temporary file is stale
+        assert not live.exists()
 
 
 def test_folders_made_for_a_refused_run_are_removed(tmp_path):
@@ -172,7 +218,7 @@ def test_a_run_stopped_while_writing_its_results_leaves_the_previous_ones(tmp_pa
 
     def dies(*a, **k):
         raise KeyboardInterrupt
-    monkeypatch.setattr(utils.margins, "save_margin_plot", dies)
+    monkeypatch.setattr(utils.margins, "margin_plot_png", dies)
     with pytest.raises(KeyboardInterrupt):
         _margins(tmp_path, 1, images)
     info, margins, _ = load_margin_run(tmp_path)
@@ -194,9 +240,8 @@ def test_temporary_files_of_a_dead_run_are_removed_by_the_next(tmp_path, capsys)
 
 
 def test_write_unit_and_check_unit(tmp_path):
-    paths = write_unit(tmp_path, {"a.npy": lambda p: save_npy(p, np.arange(3)),
-                                  "b.txt": lambda p: open(p, "w").write("b")}, "meta.json",
-                       {"what": "test"})
+    paths = write_unit(tmp_path, {"a.npy": npy_bytes(np.arange(3)), "b.txt": b"b"},
+                       "meta.json", {"what": "test"})
     assert [p.name for p in paths] == ["a.npy", "b.txt", "meta.json"]
     meta = check_unit(tmp_path, "meta.json")
     assert meta["what"] == "test" and set(meta["files"]) == {"a.npy", "b.txt"}

@@ -2,35 +2,15 @@
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 import utils.margins
+from tests.helpers import ROOT, SMALL, files_under, run_script
 from models import build_model
 from utils.checkpoints import save_weights
-
-ROOT = Path(__file__).resolve().parents[1]
-SMALL = ["--samples", "4", "--block-size", "14", "--block-step", "7", "--device", "cpu"]
-
-
-def run_script(module, argv, monkeypatch):
-    """Run ``python -m scripts.<module> argv`` in this process; returns the exit code."""
-    mod = __import__(f"scripts.{module}", fromlist=["main"])
-    from utils.cli import run
-    monkeypatch.setattr(sys, "argv", [module] + argv)
-    try:
-        run(mod.main)
-    except SystemExit as e:
-        return e.code
-    return 0
-
-
-def files_under(path):
-    return [p for p in Path(path).rglob("*") if p.is_file()] if Path(path).exists() else []
-
 
 @pytest.mark.parametrize("module,name", [("margin_mnist", "MNIST"),
                                          ("margin_flipped_mnist", "MNIST_flipped")])

@@ -3,6 +3,7 @@ import torch
 from torch.utils.data import TensorDataset
 
 from models import LeNet
+from utils.errors import UserError
 from utils.training import TrainConfig, evaluate, train
 
 
@@ -71,3 +72,33 @@ def test_every_rank_draws_its_own_random_numbers(monkeypatch):
     assert seeds[0] == 7 and len(set(seeds)) == 4
     draws = [torch.rand(3, generator=torch.Generator().manual_seed(s)) for s in seeds]
     assert all(not torch.equal(draws[0], d) for d in draws[1:])
+
+
+def test_a_diverging_training_stops_keeping_the_last_finished_epoch(tmp_path):
+    """The loss becomes infinite in the second epoch (the data's second half is infinite and
+    epoch 2 reaches it): one sentence naming the batch, the state of epoch 1 kept, no NaN
+    weights returned."""
+    data = _task(n=256)
+    x = data.tensors[0].clone()
+    config = TrainConfig(epochs=2, batch_size=256, max_lr=0.1, seed=1)
+    seen = []
+
+    def poison_second_epoch(model, x, y):
+        seen.append(1)
+        return x * float("inf") if len(seen) == 2 else x
+    state = tmp_path / "state.pt"
+    with pytest.raises(UserError, match="the training diverged: the loss is nan at batch 1 of "
+                                        f"epoch 2; the state after epoch 1 is kept in {state}"):
+        train(LeNet(), TensorDataset(x, data.tensors[1]), config, "cpu", state_path=state,
+              attack=poison_second_epoch)
+    assert torch.load(state, weights_only=True)["epoch"] == 1
+
+
+def test_a_diverging_grouped_training_names_the_network():
+    from utils.stacked_training import train_stacked
+    data = _task(n=128)
+    bad = TensorDataset(data.tensors[0] * float("inf"), data.tensors[1])
+    with pytest.raises(UserError, match=r"the loss of network\(s\) \[1\] of this group is not "
+                                        r"finite at batch 1 of epoch 1"):
+        train_stacked([LeNet(), LeNet()], [data, bad], TrainConfig(epochs=1, batch_size=64),
+                      [0, 1], "cpu")

@@ -11,7 +11,7 @@ representation (see utils/projection.py). Every step is
 with Proj the exact projection (Dykstra, default) or the plain ball-then-box one.
 """
 from dataclasses import dataclass
-from typing import NamedTuple, Optional
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from .errors import UserError
-from .io import save_torch
+from .io import save_bytes, torch_bytes
 
 
 def _unwrap(obj):
@@ -128,13 +128,38 @@ def load_weights(model, path, arch_name=None):
         raise UserError(f"checkpoint {path} does not fit {name}: parameters "
                         + "; ".join(p for p in parts if p)
                         + f"; pass a checkpoint trained for {name} or choose its architecture")
+    bad = [k for k, v in state.items() if v.is_floating_point() and not v.isfinite().all()]
+    if bad:
+        raise UserError(f"checkpoint {path} holds NaN or infinite values in "
+                        f"{', '.join(bad[:3])}{' and more' if len(bad) > 3 else ''} (a diverged "
+                        f"training or a damaged file); train the model again or pass another "
+                        f"checkpoint")
     model.load_state_dict(state)
     return model
 
 
+@torch.no_grad()
+def check_responsive(model, images, what="the model"):
+    """A UserError when ``model`` (eval mode) gives non-finite logits for ``images`` [B, ...],
+    or the same logits for all of them (B >= 2): such a model (all-zero or dead weights) has no
+    decision boundary to measure or attack."""
+    logits = model(images)
+    if not logits.isfinite().all():
+        raise UserError(f"{what} gives NaN or infinite outputs; check its weights")
+    if len(images) >= 2 and (logits - logits[:1]).abs().max() == 0:
+        raise UserError(f"{what} gives the same output for every input (all-zero or dead "
+                        f"weights?), so it has no decision boundary to measure; check its "
+                        f"weights or train it again")
+
+
+def weights_bytes(model):
+    """``model.state_dict()`` (on the CPU) as the bytes of a PyTorch file."""
+    return torch_bytes({k: v.detach().cpu() for k, v in model.state_dict().items()})
+
+
 def save_weights(model, path):
     """Write ``model.state_dict()`` (on the CPU) to ``path`` atomically."""
-    return save_torch(path, {k: v.detach().cpu() for k, v in model.state_dict().items()})
+    return save_bytes(path, weights_bytes(model))
 
 
 def torchvision_weights(name, download=False):

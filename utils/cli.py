@@ -4,7 +4,9 @@ import contextlib
 import math
 import os
 import shlex
+import signal
 import sys
+from dataclasses import fields
 
 from . import distributed
 from .adversarial import L2PGD, PROJECTIONS, madry_step_size
@@ -57,6 +59,14 @@ def nonnegative_float(text):
     return value
 
 
+def path_name(text):
+    """A file or folder name: not empty (an empty --results-dir would write into the current
+    folder)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty path names no file or folder; give one")
+    return text
+
+
 SEED_LIMIT = 2 ** 32  # numpy's and torch's generators both take every seed below this
 
 
@@ -92,14 +102,15 @@ def margin_parser(description, models, default_model, block_size, block_step, tr
     the dataset has no bundled sample (no --data sample)."""
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--model", choices=models, default=default_model)
-    p.add_argument("--checkpoint", help="weights to load (default: the shipped checkpoint)")
+    p.add_argument("--checkpoint", type=path_name,
+                   help="weights to load (default: the shipped checkpoint)")
     if trainable:
         p.add_argument("--train", action="store_true",
                        help="train the model instead of loading one")
         p.add_argument("--epochs", type=positive_int, default=30, help="epochs with --train")
         p.add_argument("--resume", action="store_true", help="resume an interrupted --train")
     else:
-        p.set_defaults(train=False, epochs=None, resume=False, trainable=False)
+        p.set_defaults(train=False, epochs=30, resume=False)
     p.add_argument("--samples", type=positive_int, default=100, help="test samples to measure")
     p.add_argument("--seed", type=seed_number, default=0,
                    help="seed of the sample draw" + (" and training" if trainable else ""))
@@ -110,9 +121,10 @@ def margin_parser(description, models, default_model, block_size, block_step, tr
         p.add_argument("--data", choices=["auto", "full"], default="auto",
                        help="the dataset on disk (auto and full are the same: it has no "
                             "bundled sample)")
-    p.add_argument("--data-dir", default="data", help="where the full dataset lives")
+    p.add_argument("--data-dir", type=path_name, default="data",
+                   help="where the full dataset lives")
     p.add_argument("--download", action="store_true", help="download the dataset if missing")
-    p.add_argument("--results-dir", default="Results")
+    p.add_argument("--results-dir", type=path_name, default="Results")
     p.add_argument("--device", type=device_name, default="auto",
                    help="auto (CUDA if available), cpu, cuda, cuda:1")
     p.add_argument("--batch-size", type=positive_int, default=100, help="DeepFool batch size")
@@ -132,7 +144,7 @@ def imagenet_parser(description, block_size=16, block_step=16):
     """Arguments of the ImageNet margin scripts: ResNet50, loaded only, images read from disk."""
     p = margin_parser(description, ["ResNet50"], "ResNet50", block_size, block_step,
                       trainable=False, sample=False)
-    p.add_argument("--val-dir", help="ImageFolder of the validation images "
+    p.add_argument("--val-dir", type=path_name, help="ImageFolder of the validation images "
                    "(default: DATA_DIR/val)")
     p.add_argument("--eval-samples", type=eval_count, default=1000,
                    help="accuracy on this many seeded validation images; 0 skips it, -1 uses "
@@ -163,6 +175,15 @@ def pgd_from_args(args, transform):
     """The training attack (utils.adversarial.L2PGD) described by add_pgd_arguments' args."""
     step = args.pgd_step_size or madry_step_size(args.eps, args.pgd_steps)
     return L2PGD(args.eps, args.pgd_steps, step, transform, True, args.projection)
+
+
+def margin_config(args, dataset, **fixed):
+    """The utils.experiment.MarginConfig of parsed margin arguments (margin_parser's, the same
+    names) for ``dataset``; ``fixed``: the script's own settings (transform, robust, attack)."""
+    from .experiment import MarginConfig
+    names = {f.name for f in fields(MarginConfig)}
+    return MarginConfig(dataset=dataset, **{k: v for k, v in vars(args).items() if k in names},
+                        **fixed)
 
 
 def int_list(text):
@@ -214,15 +235,26 @@ def rerun_command(main, flags=()):
     return shlex.join(["python", "-m", module, *args, *extra])
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, a job scheduler's time limit), handled as Ctrl-C."""
+
+
+def _terminate(signum, frame):
+    raise _Terminated
+
+
 def run(main, interrupted=None):
     """Run ``main()``; a UserError becomes one line on stderr and exit status 2.
 
-    Ctrl-C (exit status 130) prints what was saved and the command that continues when the
-    run raised utils.errors.Interrupted, else "interrupted" and ``interrupted``, the script's
-    own note on what a rerun does (if given). Under torchrun it first joins the process group,
-    and only rank 0 prints to stdout."""
+    Ctrl-C (exit status 130) and SIGTERM (143) print what was saved and the command that
+    continues when the run raised utils.errors.Interrupted, else "interrupted" and
+    ``interrupted``, the script's own note on what a rerun does (if given): SIGTERM raises
+    KeyboardInterrupt in the main thread, so every run keeps its finished work as on Ctrl-C.
+    Under torchrun it first joins the process group, and only rank 0 prints to stdout."""
     if distributed.init() and not distributed.is_main():
         sys.stdout = open(os.devnull, "w")
+    before = signal.signal(signal.SIGTERM, _terminate)
+    terminated = False
     try:
         with contextlib.ExitStack() as stack:
             _contexts.append(stack)
@@ -233,12 +265,15 @@ def run(main, interrupted=None):
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
-    except Interrupted as stop:
-        print(f"\ninterrupted; {stop.saved}; to continue, run: {rerun_command(main, stop.flags)}",
-              file=sys.stderr)
-        sys.exit(130)
-    except KeyboardInterrupt:
-        print("\ninterrupted" + (f"; {interrupted}" if interrupted else ""), file=sys.stderr)
-        sys.exit(130)
+    except KeyboardInterrupt as stop:
+        terminated = isinstance(stop, _Terminated) or isinstance(stop.__context__, _Terminated)
+        what = "terminated" if terminated else "interrupted"
+        if isinstance(stop, Interrupted):
+            print(f"\n{what}; {stop.saved}; to continue, run: "
+                  f"{rerun_command(main, stop.flags)}", file=sys.stderr)
+        else:
+            print(f"\n{what}" + (f"; {interrupted}" if interrupted else ""), file=sys.stderr)
+        sys.exit(143 if terminated else 130)
     finally:
+        signal.signal(signal.SIGTERM, before)
         distributed.finish()

@@ -18,6 +18,7 @@ direction and are trained once.
 import csv
 import io
 import json
+import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -29,9 +30,10 @@ from tqdm import tqdm
 from models import NAD_ARCHITECTURES, build_nad_model
 
 from .errors import UserError
-from .experiment import git_commit, versions
-from .io import atomic_write, save_json
-from .linear_data import (canonical_frequency, fourier_direction, has_direction,
+from .provenance import git_commit, versions
+from .run_folder import refuse_other_settings
+from .io import save_json, save_text
+from .linear_data import (PHASES, canonical_frequency, fourier_direction, has_direction,
                           linear_datasets, nad_direction)
 from .nad_plots import save_fourier_heatmap, save_nad_curve
 from .stacked_training import default_workers, train_in_groups
@@ -86,6 +88,28 @@ def train_on_direction(arch, v, setup, device):
     return _result(model, trainset, testset, device, time.perf_counter() - start)
 
 
+def single_direction(arch, v, name, setup, device, out_dir, nads_name=None):
+    """:func:`train_on_direction` of one direction ``v`` named ``name`` (e.g. 'nad_3'),
+    written to ``out_dir``/single_<name>.json. A finished run there with other settings is
+    not replaced (utils.run_folder.refuse_other_settings). Returns (result, path)."""
+    path = Path(out_dir) / f"single_{name}.json"
+    settings = {"arch": arch, "direction": name, "nads": nads_name, "setup": asdict(setup)}
+    refuse_other_settings(out_dir, path.name, settings)
+    result = train_on_direction(arch, v, setup, device)
+    save_json(path, {**settings, "settings": settings, **result, "versions": versions(),
+                     "git_commit": git_commit()})
+    return result, path
+
+
+def fourier_sweep_files(phase):
+    """The files :func:`fourier_sweep` writes (figure included), in its output folder."""
+    return [f"fourier_grid_{phase}.csv", f"fourier_grid_{phase}.png", "fourier_directions.csv",
+            "fourier_directions.json"]
+
+
+NAD_SWEEP_FILES = ["nad_indices.csv", "nad_indices.png", "nad_indices.json"]
+
+
 def _grouping(arch, device, group=None, workers=None):
     """(networks per group, groups side by side): GROUP_SIZE[arch] and, for groups of more than
     one, one group per torch thread on a CPU, unless given."""
@@ -113,11 +137,42 @@ def train_on_directions(arch, directions, setup, device, group=None, workers=Non
     return [_result(m, tr, te, device, share) for m, (tr, te) in zip(models, splits)]
 
 
-def _read_rows(path):
+def _valid_row(row, key_columns):
+    """Whether a CSV row of a sweep is whole: its keys (whole numbers, or a phase) and its
+    accuracies (fractions) and seconds readable."""
+    try:
+        for c in key_columns:
+            if c == "phase":
+                if row[c] not in PHASES:
+                    return False
+            else:
+                int(row[c])
+        accuracies = [float(row["test_accuracy"]), float(row["train_accuracy"])]
+        seconds = float(row["seconds"])
+    except (KeyError, TypeError, ValueError):
+        return False
+    return all(0 <= a <= 1 for a in accuracies) and math.isfinite(seconds) and seconds >= 0
+
+
+def _read_rows(path, key_columns):
+    """The whole rows of a sweep's CSV (dicts of strings); damaged ones (a truncated or
+    garbled line, a file that is not a CSV) are named and left out, so that their directions
+    are trained again."""
     if not Path(path).is_file():
         return []
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
+    try:
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f))
+    except (OSError, UnicodeDecodeError, csv.Error):
+        rows = None
+    if rows is None:
+        print(f"{path} cannot be read as a CSV; its directions are trained again")
+        return []
+    good = [r for r in rows if _valid_row(r, key_columns)]
+    if len(good) < len(rows):
+        print(f"discarding {len(rows) - len(good)} damaged row(s) of {path}; their "
+              f"directions are trained again")
+    return good
 
 
 def _write_rows(path, rows, columns):
@@ -125,15 +180,20 @@ def _write_rows(path, rows, columns):
     writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore")
     writer.writeheader()
     writer.writerows(rows)
-    atomic_write(path, lambda tmp: Path(tmp).write_text(buf.getvalue()))
+    save_text(path, buf.getvalue())
 
 
 def _check_settings(path, settings):
     """Write the sweep's settings the first time, or refuse to resume a sweep made with other
     settings."""
     if Path(path).is_file():
-        old = json.loads(Path(path).read_text())
-        if old.get("settings") != settings:
+        try:
+            old = json.loads(Path(path).read_text())
+        except (OSError, ValueError):
+            raise UserError(f"the sweep's settings file {path} is damaged, so the results beside "
+                            f"it cannot be checked; delete {Path(path).parent} to start the "
+                            f"sweep again, or write to another --results-dir") from None
+        if not isinstance(old, dict) or old.get("settings") != settings:
             raise UserError(f"{Path(path).parent} holds a sweep made with other settings "
                             f"({path}); delete that folder or pass another --results-dir")
         return
@@ -147,7 +207,7 @@ def sweep(arch, cells, csv_path, key_columns, setup, device, settings, desc, gro
     columns = list(key_columns) + ["test_accuracy", "train_accuracy", "seconds"]
     _check_settings(Path(csv_path).with_suffix(".json"),
                     {"arch": arch, **asdict(setup), **settings})
-    rows = _read_rows(csv_path)
+    rows = _read_rows(csv_path, key_columns)
     done = {tuple(r[c] for c in key_columns) for r in rows}
     todo = [(key, make_v) for key, make_v in cells
             if tuple(str(k) for k in key) not in done]

@@ -2,7 +2,8 @@
 frequency manipulations of the HMT supplement, and the NADs of several architectures.
 
 Plotting only: every function takes arrays computed by the library and returns a matplotlib
-figure; :func:`save_figure` writes one reproducibly (no timestamps or version in the PNG).
+figure at ``DPI`` dots per inch; :func:`utils.plots.save_figure` writes one reproducibly (no
+timestamps or version in the PNG).
 """
 import matplotlib
 
@@ -12,21 +13,11 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from .dct import cutoff_low, flip, high_pass, low_pass  # noqa: E402
-from .io import atomic_write  # noqa: E402
 from .nad_plots import draw_nad  # noqa: E402
 from .plots import swarm_plot  # noqa: E402
 
 DPI = 90
 MANIPULATIONS = ("original", "flip", "low_pass", "high_pass", "cutoff_low")
-
-
-def save_figure(fig, path, dpi=DPI):
-    """Write ``fig`` as a PNG at ``path`` (atomically, without metadata) and close it."""
-    fig.tight_layout()
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=dpi,
-                                               metadata={"Software": None}))
-    plt.close(fig)
-    return path
 
 
 def margin_panels(panels, log=False, width=5.5):
@@ -35,7 +26,8 @@ def margin_panels(panels, log=False, width=5.5):
     panels: list of (title, curves), curves a list of (margins [n_subspaces, N] in L2,
     label, colour) drawn on the same axes. log: logarithmic margin axis (for curves whose
     margins differ by orders of magnitude). Returns the figure."""
-    fig, axes = plt.subplots(1, len(panels), figsize=(width * len(panels), 3.6), squeeze=False)
+    fig, axes = plt.subplots(1, len(panels), figsize=(width * len(panels), 3.6), squeeze=False,
+                             dpi=DPI)
     for ax, (title, curves) in zip(axes[0], panels):
         for margins, label, color in curves:
             swarm_plot(ax, margins, color=color, label=label)
@@ -78,7 +70,7 @@ def frequency_figure(images, band, title=None, size=1.6, dpi=DPI):
     n = len(images)
     size = max(size, 1.05 * images.shape[-1] / dpi)
     fig, axes = plt.subplots(n, len(MANIPULATIONS), squeeze=False,
-                             figsize=(size * len(MANIPULATIONS), size * n + 0.4))
+                             figsize=(size * len(MANIPULATIONS), size * n + 0.4), dpi=dpi)
     for j, name in enumerate(MANIPULATIONS):
         label = name if name in ("original", "flip") else f"{name} ({band}x{band})"
         axes[0, j].set_title(label, fontsize=8)
@@ -96,7 +88,8 @@ def nads_figure(nads_by_arch, count=6, size=1.15):
     (name -> NADs [k, 1024]) a row of NADs in pixel space (diverging colours, symmetric around
     0) and a row of their Fourier energy |DFT|^2 (zero frequency in the centre)."""
     rows = 2 * len(nads_by_arch)
-    fig, axes = plt.subplots(rows, count, squeeze=False, figsize=(size * count + 0.9, size * rows))
+    fig, axes = plt.subplots(rows, count, squeeze=False, figsize=(size * count + 0.9, size * rows),
+                             dpi=DPI)
     for r, (arch, nads) in enumerate(nads_by_arch.items()):
         side = int(round(np.sqrt(nads.shape[1])))
         for i in range(count):
@@ -115,7 +108,7 @@ def poison_figure(images, poisoned, labels, count=6, gain=10.0):
     """Clean images, their poisoned version and the difference (times ``gain``, grey = 0),
     for the first ``count`` of ``images``/``poisoned`` [N, C, H, W] with ``labels`` [N]."""
     count = min(count, len(images))
-    fig, axes = plt.subplots(3, count, squeeze=False, figsize=(1.5 * count, 4.8))
+    fig, axes = plt.subplots(3, count, squeeze=False, figsize=(1.5 * count, 4.8), dpi=DPI)
     diff = (poisoned - images).detach()
     for i in range(count):
         axes[0, i].imshow(_clip(images[i]), cmap="gray")

@@ -20,12 +20,11 @@ from torchvision.datasets import ImageFolder
 from models import TransformFlippedLayer, TransformLayer, imagenet_resnet50, normalized
 
 from . import distributed
-from .checkpoints import save_weights
+from .checkpoints import weights_bytes
 from .data import IMAGENET_MEAN, IMAGENET_STD, imagenet_transforms
 from .errors import UserError
-from .experiment import git_commit, versions
-from .io import save_json
-from .run_folder import locked
+from .provenance import git_commit, versions
+from .run_folder import locked, write_unit
 from .training import TrainConfig, evaluate, pick_device, train
 
 
@@ -80,8 +79,8 @@ def train_resnet50(train_dir, val_dir, out_dir, config, flipped=False, image_siz
                             workers=workers)
         checkpoint = out_dir / "model.t7"
         if distributed.is_main():
-            save_weights(net, checkpoint)
-            save_json(out_dir / "run.json", {
+            # model.t7 and run.json as one unit (run.json last, with the checkpoint's sha256)
+            write_unit(out_dir, {"model.t7": weights_bytes(net)}, "run.json", {
                 "experiment": "train_ImageNet" + ("_flipped" if flipped else ""),
                 "model": "ResNet50", "train_dir": str(train_dir), "val_dir": str(val_dir),
                 "classes": len(train_set.classes), "train_images": len(train_set),

@@ -13,10 +13,14 @@ from torch.utils.data import TensorDataset
 
 from .errors import UserError
 from .io import sha256
+from .memory import check_memory
 from .nad_files import read_nads
 
 
 PHASES = ("cos", "sin")
+# bytes of memory per value of a sample: float32 data, and float64 noise and sample while
+# one split is drawn
+BYTES_PER_VALUE = 4 + 8 + 8
 
 
 def fourier_direction(k1, k2, shape=(1, 32, 32), phase="cos"):
@@ -89,12 +93,18 @@ def sample_linear(v, n, sigma=3.0, eps=1.0, seed=0):
     y = torch.ones(n, dtype=torch.int64)
     y[(n + 1) // 2:] = -1
     x = w - (w @ flat)[:, None] * flat[None, :] + (y * eps / 2)[:, None] * flat[None, :]
-    return x.view(n, *v.shape).float(), y
+    x = x.view(n, *v.shape).float()
+    if not x.isfinite().all():
+        raise UserError(f"samples of D(v) with sigma {sigma:g} and eps {eps:g} overflow float32; "
+                        f"use a smaller sigma or eps (the paper's are 3 and 1)")
+    return x, y
 
 
 def linear_datasets(v, n_train=10_000, n_test=10_000, sigma=3.0, eps=1.0, seed=0):
     """(train, test) TensorDatasets of D(v) with class indices (y = +1 -> 0, y = -1 -> 1);
     the two splits are independent draws (seeds derived from ``seed``)."""
+    check_memory((n_train + n_test) * math.prod(v.shape) * BYTES_PER_VALUE,
+                 f"{n_train:,} + {n_test:,} samples of D(v)", "ask for fewer samples")
     splits = []
     for split, n in enumerate((n_train, n_test)):
         split_seed = int(np.random.SeedSequence([seed, split]).generate_state(1)[0])

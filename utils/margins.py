@@ -22,6 +22,7 @@ any number of processes.
 """
 import copy
 import dataclasses
+import hashlib
 import json
 import shutil
 import threading
@@ -36,9 +37,10 @@ from tqdm import tqdm
 from . import distributed
 from .deepfool import deepfool, first_step
 from .errors import Interrupted
-from .io import save_json, save_npy
-from .plots import save_margin_plot
-from .run_folder import check_unit, clean_temporary, locked, write_unit
+from .io import npy_bytes, save_bytes, save_json, sha256
+from .plots import margin_plot_png
+from .run_folder import (check_unit, clean_temporary, locked, refuse_other_settings,
+                         write_unit)
 
 DEEPFOOL_DEFAULTS = {"num_classes": 10, "overshoot": 0.02, "max_iter": 100, "stem": None,
                      "gradients_at_overshoot": False}
@@ -142,7 +144,10 @@ def margin_distribution(model, images, subspaces, out_dir, run_info, batch_size=
     deepfool_args: keyword arguments of utils.deepfool.deepfool; ``stem`` is given as the name
     of a submodule of ``model`` (e.g. ``"1.conv1"``).
     run_info: a JSON-able dict describing the run (model, checkpoint, data, samples...): it is
-    written to run.json, and a partial run resumes only if its run_info is the same.
+    written to run.json, and a partial run resumes only if its run_info is the same. Its
+    ``settings`` (default: run_info itself with the DeepFool settings and subspaces) are what a
+    finished run in ``out_dir`` must have been made with, else nothing is replaced
+    (utils.run_folder.refuse_other_settings).
     workers: subspaces measured at once (see :func:`subspace_margins`); 1 on CUDA and under
     torchrun, whose processes must take the subspaces in step.
     Returns margins [n_subspaces, N] (float32)."""
@@ -152,8 +157,11 @@ def margin_distribution(model, images, subspaces, out_dir, run_info, batch_size=
     partial = out_dir / "partial"
     df_args = {**DEEPFOOL_DEFAULTS, **(deepfool_args or {})}
     info = {**run_info, "deepfool": df_args, "subspaces": [str(s) for s in subspaces]}
+    info.setdefault("settings", dict(info))
     with locked(out_dir):
-        done = _resumable(partial, json.loads(json.dumps(info)), len(subspaces))
+        refuse_other_settings(out_dir, "run.json", info["settings"], flag="out_dir")
+        done = _resumable(partial, json.loads(json.dumps(info)), len(subspaces), len(images),
+                          df_args["max_iter"])
         model.eval().to(device)
         mine = distributed.shard(images)
         started = time.time()
@@ -165,7 +173,7 @@ def margin_distribution(model, images, subspaces, out_dir, run_info, batch_size=
                                              workers):
                 rows = distributed.gather_concat(np.stack([m, it.astype(np.float32)]), axis=1)
                 if distributed.is_main():
-                    save_npy(_partial_file(partial, i), rows)  # [2, N]: margins, iterations
+                    _save_partial(partial, i, rows)  # [2, N]: margins, iterations
                 bar.set_postfix(subspace=str(subspaces[i]))
                 bar.update()
         except KeyboardInterrupt:
@@ -181,9 +189,12 @@ def margin_distribution(model, images, subspaces, out_dir, run_info, batch_size=
     return distributed.broadcast(margins)
 
 
-def _resumable(partial, fingerprint, n_subspaces):
+def _resumable(partial, fingerprint, n_subspaces, n_samples, max_iter):
     """The indices of the subspaces already in ``partial`` (on every rank) when it belongs to
-    the run described by ``fingerprint``; rank 0 clears it otherwise and records the run."""
+    the run described by ``fingerprint``; rank 0 clears it otherwise and records the run. A
+    damaged subspace file (its sha256 is not the one recorded when it was written, or its
+    contents are not margins and iterations of ``n_samples`` samples) is named, removed and
+    computed again."""
     done = set()
     if distributed.is_main():
         if partial.is_dir() and _read_json(partial / "run.json") != fingerprint:
@@ -192,8 +203,44 @@ def _resumable(partial, fingerprint, n_subspaces):
         if partial.is_dir():
             clean_temporary(partial)
         save_json(partial / "run.json", fingerprint)
-        done = {i for i in range(n_subspaces) if _partial_file(partial, i).is_file()}
+        hashes = _read_json(partial / HASHES) or {}
+        for i in range(n_subspaces):
+            path = _partial_file(partial, i)
+            if not path.is_file():
+                continue
+            if hashes.get(path.name) == sha256(path) and _valid_rows(path, n_samples, max_iter):
+                done.add(i)
+            else:
+                print(f"discarding the damaged partial result {path}; it is computed again")
+                path.unlink()
     return distributed.broadcast(done)
+
+
+HASHES = "hashes.json"  # in the partial folder: the sha256 of every subspace file written
+
+
+def _save_partial(partial, i, rows):
+    """Write subspace ``i``'s rows [2, N] and record their sha256 in the partial folder."""
+    data = npy_bytes(rows)
+    path = save_bytes(_partial_file(partial, i), data)
+    hashes = _read_json(partial / HASHES) or {}
+    hashes[path.name] = hashlib.sha256(data).hexdigest()
+    save_json(partial / HASHES, hashes)
+
+
+def _valid_rows(path, n_samples, max_iter):
+    """Whether ``path`` holds [2, n_samples] finite margins >= 0 and whole iteration counts in
+    0..max_iter."""
+    try:
+        rows = np.load(path, allow_pickle=False)
+    except Exception:  # numpy raises many types for damaged files
+        return False
+    if not isinstance(rows, np.ndarray) or rows.shape != (2, n_samples) \
+            or rows.dtype.kind != "f" or not np.isfinite(rows).all():
+        return False
+    margins, iterations = rows
+    return bool((margins >= 0).all() and (iterations == np.round(iterations)).all()
+                and (iterations >= 0).all() and (iterations <= max_iter).all())
 
 
 def _read_json(path):
@@ -217,10 +264,9 @@ def _finish(out_dir, partial, info, n_subspaces, df_args, title, started):
     info.update(seconds=round(time.time() - started, 2),
                 median_margin=[float(v) for v in medians],
                 share_at_iteration_cap=float(np.mean(iterations >= df_args["max_iter"])))
-    write_unit(out_dir, {"margins.npy": lambda path: save_npy(path, margins),
-                         "iterations.npy": lambda path: save_npy(path, iterations),
-                         "margins.png": lambda path: save_margin_plot(path, margins, title)},
-               "run.json", info)
+    write_unit(out_dir, {"margins.npy": npy_bytes(margins),
+                         "iterations.npy": npy_bytes(iterations),
+                         "margins.png": margin_plot_png(margins, title)}, "run.json", info)
     shutil.rmtree(partial)
     return margins
 

@@ -3,7 +3,7 @@
 In a folder (``nads/`` for the shipped ones): ``<Arch>_NADs.npy`` [k, 1024] float32 (one NAD per
 row), ``<Arch>_eigenvals.npy`` [k], ``<Arch>_NADs.json`` (how they were computed, and under
 ``"files"`` the sha256 of the two arrays), ``<Arch>_NADs.png``, and while a computation runs its
-resume file ``.<Arch>_gradients.partial.pt``.
+resume folder ``.<Arch>_gradients.partial/``.
 """
 from pathlib import Path
 
@@ -19,7 +19,7 @@ def nad_paths(out_dir, arch):
     out_dir = Path(out_dir)
     return {"nads": out_dir / f"{arch}_NADs.npy", "eigenvals": out_dir / f"{arch}_eigenvals.npy",
             "json": out_dir / f"{arch}_NADs.json", "png": out_dir / f"{arch}_NADs.png",
-            "partial": out_dir / f".{arch}_gradients.partial.pt"}
+            "partial": out_dir / f".{arch}_gradients.partial"}
 
 
 def read_nads(path, size=NAD_SIZE):

@@ -6,15 +6,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from .io import atomic_write  # noqa: E402
-
-
-def _save(fig, path, tight=True):
-    if tight:  # not for figures whose colour bars span several axes (tight_layout breaks them)
-        fig.tight_layout()
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
-    plt.close(fig)
-    return path
+from .plots import save_figure  # noqa: E402
 
 
 def fourier_energy(image):
@@ -45,7 +37,7 @@ def save_nad_figure(path, nads, singular_values, count=8, title=None):
     axes[1, 0].set_ylabel("|DFT|^2", fontsize=8)
     if title:
         fig.suptitle(title, fontsize=10)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def save_fourier_heatmap(path, freqs, accuracy, title):
@@ -64,7 +56,7 @@ def save_fourier_heatmap(path, freqs, accuracy, title):
     ax.set_ylabel("k1 (vertical frequency)")
     ax.set_title(title, fontsize=10)
     fig.colorbar(im, ax=ax, label="test accuracy (%)")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def save_nad_curve(path, indices, accuracy, title):
@@ -78,7 +70,7 @@ def save_nad_curve(path, indices, accuracy, title):
     ax.set_ylabel("test accuracy (%)")
     ax.set_ylim(40, 101)
     ax.set_title(title, fontsize=10)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _heatmap(ax, accuracy, freqs, title, cmap="viridis", vmin=50, vmax=100):
@@ -106,7 +98,7 @@ def save_grid_comparison(path, freqs, rows):
         ax[0].set_ylabel("k1 (vertical frequency)", fontsize=7)
     for ax in axes[-1]:
         ax.set_xlabel("k2 (horizontal frequency)", fontsize=7)
-    return _save(fig, path, tight=False)
+    return save_figure(fig, path, tight=False)
 
 
 def save_nad_curve_comparison(path, ours, published):
@@ -125,4 +117,4 @@ def save_nad_curve_comparison(path, ours, published):
     ax.set_xlabel("NAD index")
     ax.set_ylabel("test accuracy on D(NAD_i) (%)")
     ax.legend(fontsize=7, loc="lower left")
-    return _save(fig, path)
+    return save_figure(fig, path)

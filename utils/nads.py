@@ -208,7 +208,7 @@ def _no_tf32():
 
 
 @torch.no_grad()
-def fd_gradients(models, x0, step=100.0, batch_size=8192, vectorize=True):
+def fd_gradients(models, x0, step=100.0, batch_size=8192, vectorize=True, pixels=None):
     """Central finite-difference estimates of grad(-f) at ``x0`` [C, H, W] for every network.
 
     models: a list of modules or a ``Stacked``; a list is stacked and vmapped when
@@ -216,18 +216,20 @@ def fd_gradients(models, x0, step=100.0, batch_size=8192, vectorize=True):
     step: the displacement h along each pixel (the paper uses 100, far beyond the linear
     regime of a ReLU network: it measures f over a large neighbourhood of x0).
     batch_size: at most this many (network, input) evaluations per forward pass.
-    Returns [M, C*H*W] in x0's dtype."""
+    pixels: indices into the flattened x0 of the pixels to difference along (default: all).
+    Returns [M, len(pixels)] (default [M, C*H*W]) in x0's dtype."""
     nets = _as_networks(models, vectorize)
     _check_one_output(nets, x0)
     d = x0.numel()
-    eye = torch.eye(d, dtype=x0.dtype, device=x0.device).view(d, *x0.shape)
+    picked = torch.arange(d) if pixels is None else torch.as_tensor(pixels, dtype=torch.long)
+    eye = torch.eye(d, dtype=x0.dtype, device=x0.device)[picked.to(x0.device)].view(-1, *x0.shape)
     forward = _forward_fn(nets)
     # pixels per pass: each gives two inputs, evaluated by every network of the pass
-    pixels = max(1, batch_size // (2 * (len(nets) if isinstance(nets, Stacked) else 1)))
-    diff = torch.empty(len(nets), d, dtype=x0.dtype, device=x0.device)
+    per_pass = max(1, batch_size // (2 * (len(nets) if isinstance(nets, Stacked) else 1)))
+    diff = torch.empty(len(nets), len(eye), dtype=x0.dtype, device=x0.device)
     with _no_tf32():
-        for i in range(0, d, pixels):
-            e = eye[i:i + pixels]
+        for i in range(0, len(eye), per_pass):
+            e = eye[i:i + per_pass]
             out = forward(torch.cat([x0 + step * e, x0 - step * e]))
             plus, minus = out.chunk(2, dim=1)
             diff[:, i:i + len(e)] = plus - minus

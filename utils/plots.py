@@ -1,11 +1,12 @@
-"""Figures: the swarm plot of a margin distribution over a list of subspaces."""
+"""Figures: the one way figures are saved (:func:`save_figure`), and the swarm plot of a margin
+distribution over a list of subspaces."""
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from .io import atomic_write  # noqa: E402
+from .io import png_bytes, save_bytes  # noqa: E402
 
 
 def swarm_plot(ax, margins, color="tab:blue", label=None, seed=0):
@@ -25,12 +26,27 @@ def swarm_plot(ax, margins, color="tab:blue", label=None, seed=0):
     ax.set_ylim(bottom=0)
 
 
-def save_margin_plot(path, margins, title):
-    """Swarm plot of ``margins`` [n_subspaces, N] saved as a PNG at ``path`` (atomically)."""
+def save_figure(fig, path, tight=True, dpi=None):
+    """Write ``fig`` as a PNG at ``path`` (atomically, without metadata) and close it. ``tight``:
+    tight_layout first (not for figures whose colour bars span several axes, which it breaks).
+    Returns ``path``."""
+    save_bytes(path, figure_png(fig, tight, dpi))
+    return path
+
+
+def figure_png(fig, tight=True, dpi=None):
+    """``fig`` as PNG bytes (see :func:`save_figure`); the figure is closed."""
+    if tight:
+        fig.tight_layout()
+    try:
+        return png_bytes(fig, **({"dpi": dpi} if dpi else {}))
+    finally:
+        plt.close(fig)
+
+
+def margin_plot_png(margins, title):
+    """Swarm plot of ``margins`` [n_subspaces, N] as PNG bytes."""
     fig, ax = plt.subplots(figsize=(6, 3.5), dpi=120)
     swarm_plot(ax, margins)
     ax.set_title(title)
-    fig.tight_layout()
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
-    plt.close(fig)
-    return path
+    return figure_png(fig)

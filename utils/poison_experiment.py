@@ -3,8 +3,9 @@ set along NADs (utils.poison), train a network on it, test it on the clean test 
 
 Training as the paper: 50 epochs of SGD, max lr 0.21 decaying linearly to 0, momentum 0.9,
 weight decay 5e-4, batch 128, gradient clipping 0.5, cross-entropy, the CIFAR-10 normalisation
-layer in front of the network. Results in ``<results_dir>/poison_cifar10/<Arch>/``: run.json,
-model.t7 (the bare network) and train_state.pt (to resume an interrupted training).
+layer in front of the network. Results in ``<results_dir>/poison_cifar10/<Arch>/``: model.t7 (the
+bare network) and run.json, written as a unit (utils.run_folder.write_unit: run.json last, with
+the checkpoint's sha256), and train_state.pt (to resume an interrupted training).
 """
 from dataclasses import asdict
 from pathlib import Path
@@ -14,14 +15,14 @@ from torch.utils.data import TensorDataset
 
 from models import NAD_ARCHITECTURES, TransformLayer, build_nad_model, normalized
 
-from .checkpoints import save_weights
+from .checkpoints import weights_bytes
 from .data import CIFAR10_MEAN, CIFAR10_STD, load_cifar10
 from .errors import UserError
-from .experiment import git_commit, versions
-from .io import save_json, sha256
+from .provenance import git_commit, versions
+from .io import sha256
 from .linear_data import load_nads
 from .poison import class_carriers, poison
-from .run_folder import locked
+from .run_folder import locked, write_unit
 from .training import TrainConfig, evaluate, train
 
 
@@ -61,7 +62,7 @@ def run_poison_experiment(arch="ResNet18", data_dir="data", download=False, nads
                   f"(eps {eps}) for {epochs} epochs on {device}")
             train(model, poisoned_train, config, device, state_path=out_dir / "train_state.pt",
                   resume=resume)
-        checkpoint = save_weights(net, out_dir / "model.t7")
+        checkpoint = out_dir / "model.t7"
         record = {
             "experiment": "poison_cifar10", "arch": arch, "nads": str(nads_path),
             "nads_sha256": sha256(nads_path), "nad_index": nad_index, "eps": eps,
@@ -73,5 +74,7 @@ def run_poison_experiment(arch="ResNet18", data_dir="data", download=False, nads
             "accuracy_poisoned_test": evaluate(
                 model, TensorDataset(poison(xte, yte, carriers, signs, eps), yte), device),
             "device": str(device), "versions": versions(), "git_commit": git_commit()}
-        save_json(out_dir / "run.json", record)
+        # model.t7 and run.json as one unit (run.json last, with the checkpoint's sha256)
+        write_unit(out_dir, {"model.t7": weights_bytes(net)}, "run.json",
+                   record)
     return record, out_dir

@@ -29,7 +29,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from .training import EpochShuffle
+from .training import EpochShuffle, diverged
 
 
 class GroupedLinear(nn.Module):
@@ -175,6 +175,10 @@ def train_stacked(models, datasets, config, seeds, device, desc="networks"):
             logits = net(to_groups(x[idx, cols], channels_last)).view(len(idx), m, -1)
             # the networks' mean losses, summed: each network's gradient is that of its own
             loss = F.cross_entropy(logits.transpose(1, 2), y[idx, cols], reduction="none")
+            bad = (~loss.isfinite().all(0)).nonzero().flatten().tolist()
+            if bad:
+                raise diverged(f"the loss of network(s) {bad} of this group is not finite",
+                               epoch, i)
             opt.zero_grad(set_to_none=True)
             loss.mean(0).sum().backward()
             if config.grad_clip is not None:

@@ -162,6 +162,17 @@ def _load_state(state_path, config):
     return state
 
 
+def diverged(what, epoch, batch, saved=0, state_path=None):
+    """The UserError that stops a training whose loss is no longer finite (``what``) at
+    ``batch`` of ``epoch`` (0-based): nothing of it is saved, the resume state of the last
+    finished epoch (``saved``) is kept."""
+    kept = (f"the state after epoch {saved} is kept in {state_path}" if saved and state_path
+            else "nothing of it was saved")
+    return UserError(f"the training diverged: {what} at batch {batch + 1} of epoch {epoch + 1}; "
+                     f"{kept}; lower the learning rate, or check the data and settings (an "
+                     f"attack's eps, the data's scale)")
+
+
 def train(model, dataset, config, device, state_path=None, resume=False, attack=None,
           workers=0, mixed_precision=False):
     """Train ``model`` (images in [0, 1] -> logits) on ``dataset`` in place and return it.
@@ -240,9 +251,12 @@ def train(model, dataset, config, device, state_path=None, resume=False, attack=
                     torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
                 scaler.step(opt)
                 scaler.update()
+                value = loss.item()
+                if not math.isfinite(value):
+                    raise diverged(f"the loss is {value}", epoch, i, saved, state_path)
                 correct += (logits.argmax(1) == y).sum().item()
                 seen += len(y)
-                bar.set_postfix(loss=f"{loss.item():.3f}", acc=f"{correct / seen:.3f}")
+                bar.set_postfix(loss=f"{value:.3f}", acc=f"{correct / seen:.3f}")
             if state_path is not None and distributed.is_main():
                 state = {"model": model.state_dict(), "optimizer": opt.state_dict(),
                          "epoch": epoch + 1, "config": asdict(config)}
