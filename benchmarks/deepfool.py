@@ -1,7 +1,7 @@
 """Batched subspace DeepFool against the per-sample oracle of tests/ (the original's way: one
 image and one class gradient at a time, explicit subspace basis), on the shipped MNIST LeNet
 and 100 seeded MNIST test samples, in the same run. Prints agreement and `speedup: <ratio>x`.
-The batched run is the one of the margin scripts for LeNet (``utils.margins.subspace_margins``):
+The batched run is the one of the margin scripts for LeNet (``utils.hmt.margins.subspace_margins``):
 gradients stop at the first convolution (``stem``), the first step, the same in every subspace,
 is computed once (``first_step``; see utils/deepfool.py), and on a CPU several subspaces are
 measured at once (``default_workers``: one per torch thread for LeNet).
@@ -16,13 +16,13 @@ import torch
 
 from models import build_model, deepfool_stem, normalized
 from tests.oracles import deepfool_one
-from utils.checkpoints import load_weights
-from utils.cli import run
-from utils.data import load_mnist
-from utils.errors import UserError
-from utils.experiment import default_checkpoint
-from utils.margins import DEEPFOOL_DEFAULTS, default_workers, subspace_margins
-from utils.subspaces import diagonal_blocks
+from utils.common.checkpoints import load_weights
+from utils.common.cli import run
+from utils.common.data import load_mnist
+from utils.common.errors import UserError
+from utils.hmt.experiment import default_checkpoint
+from utils.hmt.margins import DEEPFOOL_DEFAULTS, default_workers, subspace_margins
+from utils.hmt.subspaces import diagonal_blocks
 
 
 def main():

@@ -1,5 +1,5 @@
-"""LeNet trainings on D(v): several networks trained at once (``utils.stacked_training``, as the
-directional-bias sweeps do) against one at a time (``utils.training.train``, as the original
+"""LeNet trainings on D(v): several networks trained at once (``utils.nad.grouped_training``, as the
+directional-bias sweeps do) against one at a time (``utils.common.training.train``, as the original
 code), in the same run, on the same random directions, data (10,000 training samples each),
 initial weights and batch orders. The timed part is the training; drawing D(v) and measuring
 the accuracies (about 2 s per direction here, the same for both paths) are timed once and
@@ -15,11 +15,11 @@ from dataclasses import replace
 
 import torch
 
-from utils.cli import positive_int, run
-from utils.directional_bias import LinearSetup, _fresh_network, _result
-from utils.linear_data import linear_datasets
-from utils.stacked_training import default_workers, train_in_groups, train_stacked
-from utils.training import train
+from utils.common.cli import positive_int, run
+from utils.nad.directional_bias import LinearSetup, _fresh_network, _result
+from utils.nad.linear_data import linear_datasets
+from utils.nad.grouped_training import default_workers, train_in_groups, train_stacked
+from utils.common.training import train
 
 
 def random_direction(seed):

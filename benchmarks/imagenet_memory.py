@@ -14,9 +14,9 @@ import time
 import torch
 
 from models import TransformLayer, build_model, normalized
-from utils.data import IMAGENET_MEAN, IMAGENET_SHAPE, IMAGENET_STD
-from utils.margins import margin_distribution
-from utils.subspaces import diagonal_blocks
+from utils.common.data import IMAGENET_MEAN, IMAGENET_SHAPE, IMAGENET_STD
+from utils.hmt.margins import margin_distribution
+from utils.hmt.subspaces import diagonal_blocks
 
 
 def peak_rss_mb():

@@ -8,7 +8,7 @@ import torch.nn as nn
 from .densenet import DenseNet121
 from .lenet import LeNet
 from .logreg import LogReg
-from .normalization import TransformFlippedLayer, TransformLayer
+from .normalization import TransformLayer
 from .resnet import imagenet_resnet50, mnist_resnet18
 from .resnet_cifar import ResNet18
 from .vgg import VGG, VGG11_bn, VGG19, VGG19_bn
@@ -41,7 +41,7 @@ NAD_ARCHITECTURES = {
 
 
 # networks whose first layer (by name) is affine in the input: DeepFool can stop its backward
-# passes there (utils.deepfool, ``stem``), which for LeNet's one-channel first convolution is
+# passes there (utils.hmt.deepfool, ``stem``), which for LeNet's one-channel first convolution is
 # most of the cost of a step on a CPU
 AFFINE_STEMS = {"LeNet": "conv1"}
 
@@ -76,7 +76,7 @@ def normalized(model, layer):
     return nn.Sequential(layer, model)
 
 
-__all__ = ["LeNet", "TransformLayer", "TransformFlippedLayer", "build_model", "normalized",
+__all__ = ["LeNet", "TransformLayer", "build_model", "normalized",
            "mnist_resnet18", "imagenet_resnet50", "ARCHITECTURES",
            "ResNet18", "VGG", "VGG19", "VGG19_bn", "VGG11_bn", "DenseNet121",
            "LogReg", "NAD_ARCHITECTURES", "build_nad_model", "AFFINE_STEMS", "deepfool_stem"]

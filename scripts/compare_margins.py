@@ -4,8 +4,8 @@ Example:
   python -m scripts.compare_margins Results/margin_MNIST/LeNet Results/margin_MNIST_robust/LeNet"""
 import argparse
 
-from utils.cli import path_name, run
-from utils.margin_compare import compare_margins
+from utils.common.cli import path_name, run
+from utils.hmt.margin_compare import compare_margins
 
 
 def main():

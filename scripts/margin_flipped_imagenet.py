@@ -1,7 +1,8 @@
 """Margin distribution of a ResNet50 trained on DCT-flipped ImageNet, in DCT subspaces from low
 to high frequency (Hold me tight!, Sec. 3); validation images are flipped as they are read."""
-from utils.cli import imagenet_parser, margin_config, run
-from utils.experiment import run_margin_experiment
+from utils.common.cli import run
+from utils.hmt.cli import imagenet_parser, margin_config
+from utils.hmt.experiment import run_margin_experiment
 
 
 def main():

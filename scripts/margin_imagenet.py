@@ -2,8 +2,9 @@
 to high frequency (Hold me tight!, Sec. 3). Without --checkpoint it uses
 Models/Pretrained/ImageNet/ResNet50/model.t7, else torchvision's pretrained weights when they
 are in torch.hub's cache (fetched there with --download)."""
-from utils.cli import imagenet_parser, margin_config, run
-from utils.experiment import run_margin_experiment
+from utils.common.cli import run
+from utils.hmt.cli import imagenet_parser, margin_config
+from utils.hmt.experiment import run_margin_experiment
 
 
 def main():

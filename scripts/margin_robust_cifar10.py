@@ -1,8 +1,9 @@
 """Margin distribution of a network adversarially trained on CIFAR-10 (L2 PGD, eps 1), in DCT
 subspaces from low to high frequency (Hold me tight!, robust models)."""
-from utils.cli import add_pgd_arguments, margin_config, margin_parser, pgd_from_args, run
-from utils.experiment import run_margin_experiment
-from utils.projection import IDENTITY
+from utils.common.cli import run
+from utils.hmt.cli import add_pgd_arguments, margin_config, margin_parser, pgd_from_args
+from utils.hmt.experiment import run_margin_experiment
+from utils.hmt.dykstra import IDENTITY
 
 
 def main():

@@ -2,9 +2,10 @@
 eps 1, in the flipped representation, with the valid-image box [0, 1] kept in pixel space by
 Dykstra's projection), in DCT subspaces from low to high frequency (Hold me tight!, robust
 models)."""
-from utils.cli import add_pgd_arguments, margin_config, margin_parser, pgd_from_args, run
-from utils.experiment import run_margin_experiment
-from utils.projection import FLIP
+from utils.common.cli import run
+from utils.hmt.cli import add_pgd_arguments, margin_config, margin_parser, pgd_from_args
+from utils.hmt.experiment import run_margin_experiment
+from utils.hmt.dykstra import FLIP
 
 
 def main():

@@ -2,8 +2,9 @@
 widely used robust model of the `robustness` library), in DCT subspaces from low to high
 frequency (Hold me tight!, robust models). --checkpoint takes a torchvision ResNet50
 state_dict or a `robustness` checkpoint (its `model` entry is unwrapped). Load only."""
-from utils.cli import imagenet_parser, margin_config, run
-from utils.experiment import run_margin_experiment
+from utils.common.cli import run
+from utils.hmt.cli import imagenet_parser, margin_config
+from utils.hmt.experiment import run_margin_experiment
 
 
 def main():

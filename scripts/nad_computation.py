@@ -5,10 +5,10 @@ gradients of many random one-output networks at one fixed point (NADs paper, Sec
 import argparse
 
 from models import NAD_ARCHITECTURES
-from utils.cli import (device_name, nonnegative_float, path_name, positive_float, positive_int,
-                       run, seed_number)
-from utils.nad_computation import DEFAULT_OUT_DIR, VMAP_NETWORKS, NADConfig, compute_nads
-from utils.training import pick_device
+from utils.common.cli import (device_name, nonnegative_float, path_name, positive_float,
+                              positive_int, run, seed_number)
+from utils.nad.computation import DEFAULT_OUT_DIR, VMAP_NETWORKS, NADConfig, compute_nads
+from utils.common.training import pick_device
 
 
 def main():

@@ -3,10 +3,10 @@
 autograd NADs of one architecture."""
 import argparse
 
-from utils.cli import path_name, positive_int_list, run
-from utils.errors import UserError
-from utils.linear_data import load_nads
-from utils.nads import subspace_overlap
+from utils.common.cli import path_name, positive_int_list, run
+from utils.common.errors import UserError
+from utils.nad.linear_data import load_nads
+from utils.nad.estimation import subspace_overlap
 
 DEFAULT_K = (1, 5, 20, 100)
 

@@ -1,5 +1,5 @@
 """Entry point that tests/test_distributed.py launches under torchrun (and runs in-process):
-trains LeNet on a small two-class task with utils.training.train and writes its parameters.
+trains LeNet on a small two-class task with utils.common.training.train and writes its parameters.
 
     python -m torch.distributed.run --standalone --nproc_per_node=2 -m tests.distributed_worker \
         --out params.pt [--state state.pt] [--resume] [--stop-at-batch K]
@@ -13,10 +13,10 @@ import torch
 from torch.utils.data import TensorDataset
 
 from models import LeNet
-from utils import distributed
-from utils.checkpoints import save_weights
-from utils.cli import run
-from utils.training import TrainConfig, train
+from utils.common import distributed
+from utils.common.checkpoints import save_weights
+from utils.common.cli import run
+from utils.common.training import TrainConfig, train
 
 CONFIG = TrainConfig(epochs=3, batch_size=32, max_lr=0.3, seed=1)
 

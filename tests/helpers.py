@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-import utils.io
-from utils.projection import Transform
+import utils.common.io
+from utils.hmt.dykstra import Transform
 
 ROOT = Path(__file__).resolve().parents[1]
 # the parameter names and shapes of the authors' published checkpoints
@@ -29,7 +29,7 @@ DIRECTIONAL = ["--arch", "LogReg", "--train-samples", "64", "--test-samples", "6
 def run_script(module, argv, monkeypatch):
     """Run ``python -m scripts.<module> argv`` in this process; returns the exit code."""
     mod = __import__(f"scripts.{module}", fromlist=["main"])
-    from utils.cli import run
+    from utils.common.cli import run
     monkeypatch.setattr(sys, "argv", [module] + [str(a) for a in argv])
     try:
         run(mod.main)
@@ -92,7 +92,7 @@ def state_dict_from_compat(key, seed=0):
 @contextlib.contextmanager
 def small_disk(tmp_path, monkeypatch, size=1 << 20, mount=True):
     """A folder on a device of ``size`` bytes that fills up: a tmpfs where this user may mount
-    one (and ``mount``), else a folder whose writes through utils.io fail with ENOSPC once
+    one (and ``mount``), else a folder whose writes through utils.common.io fail with ENOSPC once
     ``size`` bytes have been written (what a full disk does to them). Yields (folder, grow):
     ``grow()`` frees the device."""
     folder = tmp_path / "small"
@@ -107,7 +107,7 @@ def small_disk(tmp_path, monkeypatch, size=1 << 20, mount=True):
             subprocess.run(["umount", "-l", str(folder)], capture_output=True)
         return
     budget = [size]
-    real = utils.io._write_bytes
+    real = utils.common.io._write_bytes
 
     def limited(data):
         write = real(data)
@@ -119,5 +119,5 @@ def small_disk(tmp_path, monkeypatch, size=1 << 20, mount=True):
                     raise OSError(errno.ENOSPC, "No space left on device", str(tmp))
             write(tmp)
         return write_or_fail
-    monkeypatch.setattr(utils.io, "_write_bytes", limited)
+    monkeypatch.setattr(utils.common.io, "_write_bytes", limited)
     yield folder, lambda: budget.__setitem__(0, 1 << 40)

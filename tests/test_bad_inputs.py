@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-import utils.directional_bias
-import utils.nad_computation
+import utils.nad.directional_bias
+import utils.nad.computation
 from tests.helpers import DIRECTIONAL, TINY, files_under, one_error_line, run_script, ten_nads
 from tests.tiny_datasets import write_cifar10
-from utils.errors import UserError
-from utils.linear_data import load_nads
-from utils.nad_computation import NADConfig
+from utils.common.errors import UserError
+from utils.nad.linear_data import load_nads
+from utils.nad.computation import NADConfig
 
 
 
@@ -24,10 +24,10 @@ def no_work(monkeypatch):
     """Training, DeepFool and NAD gradients fail the test if they start."""
     def work(*a, **k):
         raise AssertionError("the work started")
-    import utils.experiment
-    monkeypatch.setattr(utils.experiment, "margin_distribution", work)
-    monkeypatch.setattr(utils.nad_computation, "iter_gradients", work)
-    monkeypatch.setattr(utils.directional_bias, "train", work)
+    import utils.hmt.experiment
+    monkeypatch.setattr(utils.hmt.experiment, "margin_distribution", work)
+    monkeypatch.setattr(utils.nad.computation, "iter_gradients", work)
+    monkeypatch.setattr(utils.nad.directional_bias, "train", work)
 
 
 def damaged_nad_file(tmp_path, kind):
@@ -73,7 +73,7 @@ def test_damaged_nad_files_are_refused_in_one_sentence(tmp_path, monkeypatch, ca
 
 def test_nads_that_disagree_with_their_json_are_refused(tmp_path):
     """A NAD file beside the JSON of another computation (its recorded sha256 differs)."""
-    paths = utils.nad_computation.compute_nads(NADConfig(
+    paths = utils.nad.computation.compute_nads(NADConfig(
         "LogReg", networks=12, k=3, networks_per_pass=4, out_dir=tmp_path, figure_count=1))
     assert load_nads(paths["nads"]).shape == (3, 1024)
     ten_nads(paths["nads"])
@@ -83,7 +83,7 @@ def test_nads_that_disagree_with_their_json_are_refused(tmp_path):
 
 def test_a_damaged_training_state_is_refused(tmp_path, monkeypatch, capsys):
     """Finding 4: a damaged train_state.pt with --train --resume."""
-    import utils.training
+    import utils.common.training
 
     def no_training(*a, **k):
         raise AssertionError("training started")
@@ -91,7 +91,7 @@ def test_a_damaged_training_state_is_refused(tmp_path, monkeypatch, capsys):
     out_dir.mkdir(parents=True)
     state = out_dir / "train_state.pt"
     state.write_bytes(np.random.default_rng(3).bytes(999))
-    monkeypatch.setattr(utils.training, "tqdm", no_training)
+    monkeypatch.setattr(utils.common.training, "tqdm", no_training)
     argv = TINY + ["--train", "--epochs", "1", "--resume", "--results-dir", str(tmp_path)]
     assert run_script("margin_mnist", argv, monkeypatch) == 2
     assert one_error_line(capsys).startswith(f"error: training state {state} could not be read")
@@ -239,5 +239,5 @@ def test_help_texts_state_the_defaults_the_code_uses(script, monkeypatch):
     if script == "nad_computation":
         action = next(a for a in parser_of(script, monkeypatch)._actions
                       if "--networks-per-pass" in a.option_strings)
-        used = utils.nad_computation.default_networks_per_pass("LeNet", "autograd")
+        used = utils.nad.computation.default_networks_per_pass("LeNet", "autograd")
         assert f"for autograd {used}," in action.help

@@ -1,7 +1,7 @@
 import torch
 
 from models import imagenet_resnet50
-from utils.checkpoints import from_robustness, load_weights
+from utils.common.checkpoints import from_robustness, load_weights
 
 
 def robustness_checkpoint(state):

@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from models import ARCHITECTURES, VGG11_bn, DenseNet121, ResNet18, imagenet_resnet50
-from utils.checkpoints import load_weights
-from utils.errors import UserError
-from utils.io import save_torch
+from utils.common.checkpoints import load_weights
+from utils.common.errors import UserError
+from utils.common.io import save_torch
 
 COMPAT = json.loads((Path(__file__).parent / "data" / "checkpoint_compat.json").read_text())
 

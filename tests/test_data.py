@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 import torch
 
-from utils.data import MNIST_SAMPLE, load_mnist
-from utils.dct import flip
-from utils.errors import UserError
+from utils.common.data import MNIST_SAMPLE, load_mnist
+from utils.common.dct import flip
+from utils.common.errors import UserError
 
 
 def test_bundled_sample_is_real_stratified_mnist():

@@ -3,7 +3,7 @@ import pytest
 import scipy.fft
 import torch
 
-from utils.dct import cutoff_low, dct2, flip, high_pass, idct2, low_pass
+from utils.common.dct import cutoff_low, dct2, flip, high_pass, idct2, low_pass
 
 
 @pytest.mark.parametrize("shape", [(2, 1, 28, 28), (3, 3, 32, 32), (1, 3, 224, 224), (4, 5, 7)])

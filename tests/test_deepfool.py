@@ -3,8 +3,8 @@ import torch
 
 from models import LeNet, TransformLayer
 from tests.oracles import deepfool_one
-from utils.deepfool import deepfool, first_step, stem_jacobian
-from utils.subspaces import DCTBlock
+from utils.hmt.deepfool import deepfool, first_step, stem_jacobian
+from utils.hmt.subspaces import DCTBlock
 
 
 def _model(seed):

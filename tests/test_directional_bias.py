@@ -7,11 +7,11 @@ import pytest
 import torch
 
 from scripts import directional_bias as script
-from utils import directional_bias
-from utils.cli import run
-from utils.directional_bias import LinearSetup, fourier_sweep, nad_sweep, train_on_direction
-from utils.errors import UserError
-from utils.linear_data import fourier_direction
+from utils.nad import directional_bias
+from utils.common.cli import run
+from utils.nad.directional_bias import LinearSetup, fourier_sweep, nad_sweep, train_on_direction
+from utils.common.errors import UserError
+from utils.nad.linear_data import fourier_direction
 from tests.helpers import random_direction
 
 TINY = LinearSetup(n_train=256, n_test=256, epochs=2, seed=0)
@@ -204,7 +204,7 @@ def test_a_damaged_settings_file_is_refused_and_the_results_kept(tmp_path, monke
 
 def test_a_single_direction_run_is_not_replaced_by_one_with_other_settings(tmp_path,
                                                                           monkeypatch):
-    from utils.directional_bias import single_direction
+    from utils.nad.directional_bias import single_direction
     monkeypatch.setattr(directional_bias, "train_on_direction",
                         lambda *a, **k: {"test_accuracy": 0.5, "train_accuracy": 0.5,
                                          "seconds": 0.0})

@@ -13,19 +13,19 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader
 
-import utils.margins
+import utils.hmt.margins
 from models import LeNet, build_nad_model, imagenet_resnet50
 from tests.distributed_worker import CONFIG, toy_task, train_toy
 from tests.helpers import SMALL, run_script
-from utils import distributed
-from utils.checkpoints import load_weights
-from utils.dct import flip
-from utils.imagenet_training import image_folders, recipe
-from utils.nad_computation import NADConfig, append_chunk
-from utils.nad_files import nad_paths
-from utils.nads import evaluation_point, iter_gradients
-from utils.run_folder import check_unit
-from utils.training import EpochShuffle, train
+from utils.common import distributed
+from utils.common.checkpoints import load_weights
+from utils.common.dct import flip
+from utils.hmt.imagenet_training import image_folders, recipe
+from utils.nad.computation import NADConfig, append_chunk
+from utils.nad.files import nad_paths
+from utils.nad.estimation import evaluation_point, iter_gradients
+from utils.common.run_folder import check_unit
+from utils.common.training import EpochShuffle, train
 
 ROOT = Path(__file__).resolve().parents[1]
 MARGINS = SMALL[:1] + ["5"] + SMALL[2:]  # 5 samples: shards of 3 and 2
@@ -77,8 +77,8 @@ def test_single_process_needs_no_process_group():
 def test_processes_take_gpus_only_when_there_is_one_for_each(monkeypatch, gpus, expected):
     """Rank 1 of 2 on a node with 0, 1 or 2 GPUs: 'auto' picks its own GPU or the CPU, and an
     explicit 'cuda' without a GPU for every process is refused in one sentence."""
-    from utils.errors import UserError
-    from utils.training import pick_device
+    from utils.common.errors import UserError
+    from utils.common.training import pick_device
     for name, value in {"WORLD_SIZE": "2", "LOCAL_WORLD_SIZE": "2", "LOCAL_RANK": "1"}.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: gpus)
@@ -195,7 +195,7 @@ def test_sharded_margin_run_resumes_a_single_process_run_and_matches_it(
         tmp_path, monkeypatch, single_process_margins):
     """One process measures the first of 3 subspaces and is interrupted; 2 processes measure
     the other two on shards of 3 and 2 samples; the arrays are those of one process alone."""
-    real = utils.margins._subspace_margins
+    real = utils.hmt.margins._subspace_margins
     calls = []
 
     def failing_on_second(*a, **k):
@@ -204,7 +204,7 @@ def test_sharded_margin_run_resumes_a_single_process_run_and_matches_it(
             raise KeyboardInterrupt
         return real(*a, **k)
 
-    monkeypatch.setattr(utils.margins, "_subspace_margins", failing_on_second)
+    monkeypatch.setattr(utils.hmt.margins, "_subspace_margins", failing_on_second)
     args = MARGINS + ["--results-dir", str(tmp_path)]
     # one subspace at a time, so that the second call is the second subspace
     assert run_script("margin_mnist", args + ["--workers", "1"], monkeypatch) == 130

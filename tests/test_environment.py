@@ -32,7 +32,7 @@ def test_ci_runs_the_readme_test_command():
 def test_git_commit_marks_uncommitted_changes(tmp_path, monkeypatch):
     import subprocess
 
-    import utils.provenance as provenance
+    import utils.common.provenance as provenance
     monkeypatch.setattr(provenance, "ROOT", tmp_path)
     assert provenance.git_commit() == "unknown"  # not a git checkout
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(tmp_path)]

@@ -6,14 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-import utils.directional_bias
-import utils.experiment
-import utils.nad_computation
+import utils.nad.directional_bias
+import utils.hmt.experiment
+import utils.nad.computation
 from models import build_model
-from tests.helpers import (DIRECTIONAL, SMALL, files_under, one_error_line, run_script,
-                           small_disk)
-from utils.checkpoints import save_weights
-from utils.margins import load_margin_run
+from tests.helpers import DIRECTIONAL, SMALL, files_under, one_error_line, run_script, small_disk
+from utils.common.checkpoints import save_weights
+from utils.hmt.margins import load_margin_run
 
 
 @pytest.fixture
@@ -21,9 +20,9 @@ def no_work(monkeypatch):
     """Training, DeepFool and NAD gradients fail the test if they start."""
     def work(*a, **k):
         raise AssertionError("the work started")
-    monkeypatch.setattr(utils.experiment, "margin_distribution", work)
-    monkeypatch.setattr(utils.nad_computation, "iter_gradients", work)
-    monkeypatch.setattr(utils.directional_bias, "train", work)
+    monkeypatch.setattr(utils.hmt.experiment, "margin_distribution", work)
+    monkeypatch.setattr(utils.nad.computation, "iter_gradients", work)
+    monkeypatch.setattr(utils.nad.directional_bias, "train", work)
 
 
 @pytest.mark.parametrize("script,argv", [
@@ -100,16 +99,16 @@ def test_weights_without_a_decision_boundary_are_refused_before_the_work(
         tmp_path, monkeypatch, capsys, change, message, script):
     """A NaN in fc3 (medians 0.00 and every DeepFool at its cap, exit 0) and all-zero weights
     (attack_eval printed 10.00/10.00)."""
-    import utils.attack_eval
+    import utils.hmt.attack_eval
 
     def no_attack(*a, **k):
         raise AssertionError("the attack started")
-    monkeypatch.setattr(utils.attack_eval, "pgd_accuracy", no_attack)
+    monkeypatch.setattr(utils.hmt.attack_eval, "pgd_accuracy", no_attack)
     bad = _lenet_with(tmp_path, change)
     argv = (SMALL + ["--checkpoint", bad, "--results-dir", tmp_path / "out"]
             if script == "margin_mnist" else ["--checkpoint", bad, "--samples", "20",
                                                "--device", "cpu"])
-    monkeypatch.setattr(utils.experiment, "margin_distribution", no_attack)
+    monkeypatch.setattr(utils.hmt.experiment, "margin_distribution", no_attack)
     assert run_script(script, argv, monkeypatch) == 2
     assert message in one_error_line(capsys)
     assert files_under(tmp_path / "out") == []

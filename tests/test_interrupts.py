@@ -4,9 +4,9 @@ import shlex
 
 from torch.utils.data import TensorDataset
 
-import utils.experiment
-import utils.margins
-import utils.training
+import utils.hmt.experiment
+import utils.hmt.margins
+import utils.common.training
 from tests.helpers import run_script
 
 
@@ -30,13 +30,13 @@ def stop_at_call(monkeypatch, module, name, call, error=KeyboardInterrupt):
 
 def small_mnist(monkeypatch):
     """The real loader, its train split cut to 256 digits (2 batches an epoch)."""
-    real = utils.experiment.LOADERS["MNIST"]
+    real = utils.hmt.experiment.LOADERS["MNIST"]
 
     def small(*a, **k):
         data = real(*a, **k)
         data.train = TensorDataset(*(t[:256] for t in data.train.tensors))
         return data
-    monkeypatch.setitem(utils.experiment.LOADERS, "MNIST", small)
+    monkeypatch.setitem(utils.hmt.experiment.LOADERS, "MNIST", small)
 
 
 def test_ctrl_c_in_training_asks_for_resume(tmp_path, monkeypatch, capsys):
@@ -45,16 +45,16 @@ def test_ctrl_c_in_training_asks_for_resume(tmp_path, monkeypatch, capsys):
     small_mnist(monkeypatch)
     argv = ["--samples", "2", "--block-size", "28", "--device", "cpu", "--workers", "1",
             "--train", "--epochs", "3", "--results-dir", str(tmp_path)]
-    real_tqdm = utils.training.tqdm
-    stop_at_call(monkeypatch, utils.training, "tqdm", 2)  # the second epoch's progress bar
+    real_tqdm = utils.common.training.tqdm
+    stop_at_call(monkeypatch, utils.common.training, "tqdm", 2)  # the second epoch's progress bar
     assert run_script("margin_mnist", argv, monkeypatch) == 130
     state = tmp_path / "margin_MNIST" / "LeNet" / "train_state.pt"
     command = shlex.join(["python", "-m", "scripts.margin_mnist", *argv, "--resume"])
     assert interrupt_line(capsys) == (f"interrupted; the training state after epoch 1 of 3 is "
                                       f"saved in {state}; to continue, run: {command}")
 
-    monkeypatch.setattr(utils.training, "tqdm", real_tqdm)
-    stop_at_call(monkeypatch, utils.margins, "_subspace_margins", 1)  # now in DeepFool
+    monkeypatch.setattr(utils.common.training, "tqdm", real_tqdm)
+    stop_at_call(monkeypatch, utils.hmt.margins, "_subspace_margins", 1)  # now in DeepFool
     assert run_script("margin_mnist", shlex.split(command)[3:], monkeypatch) == 130
     printed = capsys.readouterr()
     assert "resuming training from epoch 1 of 3" in printed.out

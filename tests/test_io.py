@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from tests.helpers import small_disk
-from utils.io import DiskFull, save_npy, save_torch, sha256
+from utils.common.io import DiskFull, save_npy, save_torch, sha256
 
 
 def test_equal_checkpoints_are_equal_files(tmp_path):

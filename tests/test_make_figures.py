@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from scripts import make_figures as script
-from utils.cli import run
+from utils.common.cli import run
 
 ROOT = Path(__file__).resolve().parents[1]
 

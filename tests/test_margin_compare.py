@@ -6,12 +6,12 @@ import pytest
 import torch
 import torch.nn as nn
 
-import utils.margins as margins
+import utils.hmt.margins as margins
 from models import LeNet, TransformLayer, build_model, normalized
-from utils.errors import UserError
-from utils.margin_compare import compare_margins, ratio_interval
-from utils.margins import default_workers, margin_distribution
-from utils.subspaces import diagonal_blocks
+from utils.common.errors import UserError
+from utils.hmt.margin_compare import compare_margins, ratio_interval
+from utils.hmt.margins import default_workers, margin_distribution
+from utils.hmt.subspaces import diagonal_blocks
 
 
 def _run(folder, seed, images, indices):

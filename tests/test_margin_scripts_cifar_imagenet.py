@@ -11,9 +11,9 @@ from models import ARCHITECTURES, ResNet18, imagenet_resnet50
 from scripts import (margin_cifar10, margin_flipped_cifar10, margin_flipped_imagenet,
                      margin_imagenet, margin_low_pass_cifar10)
 from tests.tiny_datasets import write_cifar10, write_image_folder
-from utils.checkpoints import load_weights, save_weights
-from utils.cli import run
-from utils.io import save_torch
+from utils.common.checkpoints import load_weights, save_weights
+from utils.common.cli import run
+from utils.common.io import save_torch
 
 # DeepFool steps cost 1 forward + 9 backward passes: the runs here take one step per subspace
 FEW = ["--samples", "2", "--max-iter", "1", "--device", "cpu"]

@@ -5,12 +5,12 @@ import pytest
 import torch
 import torch.nn as nn
 
-import utils.experiment
-import utils.margins
+import utils.hmt.experiment
+import utils.hmt.margins
 from tests.helpers import SMALL, one_error_line, run_script
-from utils.errors import UserError
-from utils.margins import load_margin_run, margin_distribution
-from utils.subspaces import diagonal_blocks
+from utils.common.errors import UserError
+from utils.hmt.margins import load_margin_run, margin_distribution
+from utils.hmt.subspaces import diagonal_blocks
 
 BLOCKS = diagonal_blocks(4, 2, 1, 8, 8)  # 3 subspaces of 8x8 images
 
@@ -21,20 +21,20 @@ def _run(folder, images, run_info=None, stop_after=None, monkeypatch=None):
     torch.manual_seed(0)
     model = nn.Sequential(nn.Flatten(), nn.Linear(64, 10)).double().eval()
     if stop_after is not None:
-        real, calls = utils.margins._subspace_margins, []
+        real, calls = utils.hmt.margins._subspace_margins, []
 
         def stopping(*a, **k):
             if len(calls) == stop_after:
                 raise KeyboardInterrupt
             calls.append(1)
             return real(*a, **k)
-        monkeypatch.setattr(utils.margins, "_subspace_margins", stopping)
+        monkeypatch.setattr(utils.hmt.margins, "_subspace_margins", stopping)
     try:
         return margin_distribution(model, images, BLOCKS, folder,
                                    run_info or {"sample_indices": list(range(len(images)))})
     finally:
         if stop_after is not None:
-            monkeypatch.setattr(utils.margins, "_subspace_margins", real)
+            monkeypatch.setattr(utils.hmt.margins, "_subspace_margins", real)
 
 
 def _damage(path, kind):
@@ -91,7 +91,7 @@ def test_a_margin_script_refuses_to_replace_another_run_before_any_work(tmp_path
 
     def no_work(*a, **k):
         raise AssertionError("the work started")
-    monkeypatch.setattr(utils.experiment, "margin_distribution", no_work)
+    monkeypatch.setattr(utils.hmt.experiment, "margin_distribution", no_work)
     assert run_script("margin_mnist", argv, monkeypatch) == 2
     line = one_error_line(capsys)
     assert line.startswith(f"error: {out_dir} holds the results of a run with other settings "

@@ -3,13 +3,14 @@ import torch
 import torch.autograd.forward_ad as forward_ad
 import torch.nn.functional as F
 
-from models import TransformFlippedLayer, TransformLayer, build_model
+from models import TransformLayer, build_model
 from models.lenet import LeNet, max_pool2
 from tests.helpers import state_dict_from_compat
 from tests.oracles import lenet_forward
-from utils.checkpoints import load_weights, save_weights
-from utils.dct import flip
-from utils.errors import UserError
+from utils.common.checkpoints import load_weights, save_weights
+from utils.common.data import TransformFlippedLayer
+from utils.common.dct import flip
+from utils.common.errors import UserError
 
 
 @pytest.mark.parametrize("key,arch", [("hold_me_tight/mnist/LeNet", "LeNet"),

@@ -9,11 +9,11 @@ import signal
 import numpy as np
 import pytest
 
-import utils.nad_computation
+import utils.nad.computation
 from tests.helpers import ROOT, one_error_line, run_script
-from utils.errors import UserError
-from utils.nad_computation import INDEX, NADConfig, compute_nads
-from utils.nad_files import nad_paths
+from utils.common.errors import UserError
+from utils.nad.computation import INDEX, NADConfig, compute_nads
+from utils.nad.files import nad_paths
 
 NADS = ["--arch", "LogReg", "--networks", "40", "--k", "5", "--networks-per-pass", "4"]
 
@@ -26,15 +26,15 @@ def saved_networks(partial):
 
 
 def stop_at_call(monkeypatch, name, call, stop):
-    """Make utils.nad_computation.<name> call ``stop()`` at its ``call``-th call."""
-    real, calls = getattr(utils.nad_computation, name), []
+    """Make utils.nad.computation.<name> call ``stop()`` at its ``call``-th call."""
+    real, calls = getattr(utils.nad.computation, name), []
 
     def stopping(*a, **k):
         calls.append(1)
         if len(calls) == call:
             stop()
         return real(*a, **k)
-    monkeypatch.setattr(utils.nad_computation, name, stopping)
+    monkeypatch.setattr(utils.nad.computation, name, stopping)
 
 
 def test_compute_nads_writes_its_files_as_a_unit(tmp_path):
@@ -192,7 +192,7 @@ def test_settings_that_cannot_give_nads_are_refused_before_the_work(tmp_path, mo
                                                                     capsys, argv, message):
     def no_work(*a, **k):
         raise AssertionError("the work started")
-    monkeypatch.setattr(utils.nad_computation, "iter_gradients", no_work)
+    monkeypatch.setattr(utils.nad.computation, "iter_gradients", no_work)
     assert run_script("nad_computation", ["--arch", "LogReg", "--k", "2", "--out-dir",
                                           tmp_path] + argv, monkeypatch) == 2
     line = one_error_line(capsys)
@@ -209,7 +209,7 @@ def test_gradients_that_are_all_zero_or_not_finite_are_refused():
     for grads, advice in ((np.zeros((4, 1024), np.float32), "use a larger step"),
                           (np.full((4, 1024), np.inf, np.float32), "use a smaller step")):
         with pytest.raises(UserError, match=advice):
-            utils.nad_computation._check_gradients(grads, config)
+            utils.nad.computation._check_gradients(grads, config)
 
 
 def test_the_shipped_nads_are_replaced_only_when_asked(tmp_path, monkeypatch, capsys):
@@ -220,7 +220,7 @@ def test_the_shipped_nads_are_replaced_only_when_asked(tmp_path, monkeypatch, ca
     assert run_script("nad_computation", argv, monkeypatch) == 0
     assert not (tmp_path / "nads").exists()
     assert np.load(tmp_path / "Results" / "nads" / "LogReg_NADs.npy").shape == (3, 1024)
-    assert utils.nad_computation.SHIPPED == ROOT / "nads"
-    monkeypatch.setattr(utils.nad_computation, "SHIPPED", tmp_path / "shipped")
+    assert utils.nad.computation.SHIPPED == ROOT / "nads"
+    monkeypatch.setattr(utils.nad.computation, "SHIPPED", tmp_path / "shipped")
     assert run_script("nad_computation", argv + ["--out-dir", "shipped"], monkeypatch) == 0
     assert "shipped: the shipped LogReg NADs there will be replaced" in capsys.readouterr().out

@@ -5,7 +5,7 @@ import sys
 
 import numpy as np
 
-from utils.data import ROOT
+from utils.common.data import ROOT
 
 
 def run_script(*args):

@@ -12,18 +12,18 @@ import pytest
 import torch
 import torch.nn as nn
 
-import utils.margins
+import utils.hmt.margins
 from tests.helpers import ROOT, TINY, files_under, run_script
-from utils.errors import UserError
-from utils.io import npy_bytes
-from utils.margin_compare import compare_margins
-from utils.margins import load_margin_run, margin_distribution
-from utils.run_folder import check_unit, locked, write_unit
-from utils.subspaces import diagonal_blocks
+from utils.common.errors import UserError
+from utils.common.io import npy_bytes
+from utils.hmt.margin_compare import compare_margins
+from utils.hmt.margins import load_margin_run, margin_distribution
+from utils.common.run_folder import check_unit, locked, write_unit
+from utils.hmt.subspaces import diagonal_blocks
 
 HOLDER = """
 import sys, time
-from utils.run_folder import locked
+from utils.common.run_folder import locked
 with locked(sys.argv[1]):
     print("held", flush=True)
     time.sleep(120)
@@ -31,7 +31,7 @@ with locked(sys.argv[1]):
 
 
 def hold_in_another_process(folder):
-    """A process that holds ``folder`` (utils.run_folder.locked) until it is killed."""
+    """A process that holds ``folder`` (utils.common.run_folder.locked) until it is killed."""
     proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(folder)], cwd=ROOT,
                             stdout=subprocess.PIPE, text=True,
                             env={**os.environ, "OMP_NUM_THREADS": "1"})
@@ -78,7 +78,7 @@ def test_lock_is_reentrant_in_a_process_and_scoped_locks_are_independent(tmp_pat
 
 SCOPED_HOLDER = """
 import sys, time
-from utils.run_folder import locked
+from utils.common.run_folder import locked
 with locked(sys.argv[1], scope=sys.argv[2]):
     print("held", flush=True)
     time.sleep(120)
@@ -163,14 +163,14 @@ def test_unwritable_output_is_refused_before_the_work(tmp_path, monkeypatch, cap
                                                       argv):
     """Finding 3: an output folder that cannot be written stops the run before any training,
     DeepFool or gradient, in one sentence (it used to be a traceback at the end)."""
-    import utils.directional_bias
-    import utils.nad_computation
+    import utils.nad.directional_bias
+    import utils.nad.computation
 
     def no_work(*a, **k):
         raise AssertionError("work started before the output folder was checked")
-    monkeypatch.setattr(utils.margins, "margin_distribution", no_work)
-    monkeypatch.setattr(utils.nad_computation, "iter_gradients", no_work)
-    monkeypatch.setattr(utils.directional_bias, "train", no_work)
+    monkeypatch.setattr(utils.hmt.margins, "margin_distribution", no_work)
+    monkeypatch.setattr(utils.nad.computation, "iter_gradients", no_work)
+    monkeypatch.setattr(utils.nad.directional_bias, "train", no_work)
     a_file = tmp_path / "a_file"
     a_file.write_text("x")
     argv = [a.format(file=a_file) for a in argv]
@@ -218,7 +218,7 @@ def test_a_run_stopped_while_writing_its_results_leaves_the_previous_ones(tmp_pa
 
     def dies(*a, **k):
         raise KeyboardInterrupt
-    monkeypatch.setattr(utils.margins, "margin_plot_png", dies)
+    monkeypatch.setattr(utils.hmt.margins, "margin_plot_png", dies)
     with pytest.raises(KeyboardInterrupt):
         _margins(tmp_path, 1, images)
     info, margins, _ = load_margin_run(tmp_path)

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-import utils.margins
+import utils.hmt.margins
 from tests.helpers import ROOT, SMALL, files_under, run_script
 from models import build_model
-from utils.checkpoints import save_weights
+from utils.common.checkpoints import save_weights
 
 @pytest.mark.parametrize("module,name", [("margin_mnist", "MNIST"),
                                          ("margin_flipped_mnist", "MNIST_flipped")])
@@ -33,7 +33,7 @@ def test_interrupted_run_resumes_at_the_next_subspace(tmp_path, monkeypatch):
     # one subspace at a time: the calls come in order, the second is the second subspace
     one_at_a_time = SMALL + ["--workers", "1"]
     args = one_at_a_time + ["--results-dir", str(tmp_path)]
-    real = utils.margins._subspace_margins
+    real = utils.hmt.margins._subspace_margins
     calls, interrupt = [], [True]
 
     def failing_on_second(*a, **k):
@@ -42,7 +42,7 @@ def test_interrupted_run_resumes_at_the_next_subspace(tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return real(*a, **k)
 
-    monkeypatch.setattr(utils.margins, "_subspace_margins", failing_on_second)
+    monkeypatch.setattr(utils.hmt.margins, "_subspace_margins", failing_on_second)
     assert run_script("margin_mnist", args, monkeypatch) == 130
     out_dir = tmp_path / "margin_MNIST" / "LeNet"
     assert not (out_dir / "margins.npy").exists()
@@ -53,7 +53,7 @@ def test_interrupted_run_resumes_at_the_next_subspace(tmp_path, monkeypatch):
     assert run_script("margin_mnist", args, monkeypatch) == 0
     assert [b.offset for b in calls] == [7, 14]  # the first subspace was not recomputed
     resumed = np.load(out_dir / "margins.npy")
-    monkeypatch.setattr(utils.margins, "_subspace_margins", real)
+    monkeypatch.setattr(utils.hmt.margins, "_subspace_margins", real)
     fresh_dir = tmp_path / "fresh"
     fresh = one_at_a_time + ["--results-dir", str(fresh_dir)]
     assert run_script("margin_mnist", fresh, monkeypatch) == 0
@@ -102,16 +102,16 @@ def test_command_line_exit_status(tmp_path):
 
 
 def test_train_flag_trains_and_saves_a_checkpoint(tmp_path, monkeypatch):
-    import utils.experiment
+    import utils.hmt.experiment
     from torch.utils.data import TensorDataset
-    real_loader = utils.experiment.LOADERS["MNIST"]
+    real_loader = utils.hmt.experiment.LOADERS["MNIST"]
 
     def small(*a, **k):  # the real loader, cut to a few hundred digits to keep the test short
         data = real_loader(*a, **k)
         data.train = TensorDataset(*(t[:512] for t in data.train.tensors))
         return data
 
-    monkeypatch.setitem(utils.experiment.LOADERS, "MNIST", small)
+    monkeypatch.setitem(utils.hmt.experiment.LOADERS, "MNIST", small)
     argv = SMALL + ["--train", "--epochs", "1", "--results-dir", str(tmp_path)]
     assert run_script("margin_mnist", argv, monkeypatch) == 0
     out_dir = tmp_path / "margin_MNIST" / "LeNet"

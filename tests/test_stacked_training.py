@@ -1,5 +1,5 @@
-"""Networks trained together (utils.stacked_training) against the same networks trained one at
-a time by utils.training.train, on fresh random data."""
+"""Networks trained together (utils.nad.grouped_training) against the same networks trained one at
+a time by utils.common.training.train, on fresh random data."""
 from dataclasses import replace
 
 import pytest
@@ -7,8 +7,8 @@ import torch
 from torch.utils.data import TensorDataset
 
 from models import build_nad_model
-from utils.stacked_training import group, to_groups, train_stacked
-from utils.training import TrainConfig, train
+from utils.nad.grouped_training import group, to_groups, train_stacked
+from utils.common.training import TrainConfig, train
 
 
 def _data(seed, n=200):

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from tests.oracles import dct_basis_1d
-from utils.subspaces import DCTBlock, diagonal_blocks
+from utils.hmt.subspaces import DCTBlock, diagonal_blocks
 
 
 @pytest.mark.parametrize("size,step,channels,side,count", [

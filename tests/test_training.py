@@ -3,8 +3,8 @@ import torch
 from torch.utils.data import TensorDataset
 
 from models import LeNet
-from utils.errors import UserError
-from utils.training import TrainConfig, evaluate, train
+from utils.common.errors import UserError
+from utils.common.training import TrainConfig, evaluate, train
 
 
 def test_learning_rate_schedules():
@@ -63,8 +63,8 @@ def test_training_leaves_the_global_random_numbers_to_the_attack():
 def test_every_rank_draws_its_own_random_numbers(monkeypatch):
     """A single process (rank 0) keeps the configured seed; under torchrun every rank gets its
     own, so ranks do not repeat each other's augmentations and PGD random starts."""
-    from utils import distributed
-    from utils.training import rank_seed
+    from utils.common import distributed
+    from utils.common.training import rank_seed
     seeds = []
     for r in range(4):
         monkeypatch.setattr(distributed, "rank", lambda r=r: r)
@@ -95,7 +95,7 @@ def test_a_diverging_training_stops_keeping_the_last_finished_epoch(tmp_path):
 
 
 def test_a_diverging_grouped_training_names_the_network():
-    from utils.stacked_training import train_stacked
+    from utils.nad.grouped_training import train_stacked
     data = _task(n=128)
     bad = TensorDataset(data.tensors[0] * float("inf"), data.tensors[1])
     with pytest.raises(UserError, match=r"the loss of network\(s\) \[1\] of this group is not "

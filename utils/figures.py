@@ -2,7 +2,7 @@
 frequency manipulations of the HMT supplement, and the NADs of several architectures.
 
 Plotting only: every function takes arrays computed by the library and returns a matplotlib
-figure at ``DPI`` dots per inch; :func:`utils.plots.save_figure` writes one reproducibly (no
+figure at ``DPI`` dots per inch; :func:`utils.hmt.plots.save_figure` writes one reproducibly (no
 timestamps or version in the PNG).
 """
 import matplotlib
@@ -12,9 +12,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from .dct import cutoff_low, flip, high_pass, low_pass  # noqa: E402
-from .nad_plots import draw_nad  # noqa: E402
-from .plots import swarm_plot  # noqa: E402
+from .common.dct import cutoff_low, flip, high_pass, low_pass  # noqa: E402
+from .nad.plots import draw_nad  # noqa: E402
+from .hmt.plots import swarm_plot  # noqa: E402
 
 DPI = 90
 MANIPULATIONS = ("original", "flip", "low_pass", "high_pass", "cutoff_low")

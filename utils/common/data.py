@@ -10,15 +10,24 @@ import numpy as np
 import torch
 from torch.utils.data import TensorDataset
 
-from models import TransformFlippedLayer, TransformLayer
+from models import TransformLayer
 
 from .dct import flip, low_pass
 from .errors import UserError
 from .safe_pickle import UnsafePickle, load_plain
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 MNIST_SAMPLE = ROOT / "Datasets" / "mnist_sample" / "mnist_sample.npz"
 MNIST_MEAN, MNIST_STD = (0.1307,), (0.3081,)
+
+
+class TransformFlippedLayer(TransformLayer):
+    """Normalisation of DCT-flipped images (the authors' TransformFlippedLayer): the mean image
+    is ``flip(ones) * mean``, std unchanged. shape: (C, H, W) of the images."""
+
+    def __init__(self, mean, std, shape, dtype=torch.float32):
+        super().__init__(mean, std, dtype)
+        self.mean = flip(torch.ones(tuple(shape), dtype=dtype)) * self.mean
 
 
 @dataclass

@@ -35,16 +35,16 @@ from tqdm import tqdm
 
 from models import NAD_ARCHITECTURES, build_nad_model
 
-from . import distributed
-from .data import ROOT
-from .errors import Interrupted, UserError
-from .io import npy_bytes, save_bytes, save_json, sha256
-from .memory import check_memory
-from .nad_files import nad_paths
-from .nad_plots import save_nad_figure
-from .nads import METHODS, evaluation_point, iter_gradients, principal_directions
-from .provenance import git_commit, versions
-from .run_folder import clean_temporary, locked, refuse_other_settings, write_unit
+from ..common import distributed
+from ..common.data import ROOT
+from ..common.errors import Interrupted, UserError
+from ..common.io import npy_bytes, save_bytes, save_json, sha256
+from ..common.memory import check_memory
+from .files import nad_paths
+from .plots import save_nad_figure
+from .estimation import METHODS, evaluation_point, iter_gradients, principal_directions
+from ..common.provenance import git_commit, versions
+from ..common.run_folder import clean_temporary, locked, refuse_other_settings, write_unit
 
 SHAPE = (1, 32, 32)
 PIXELS = int(np.prod(SHAPE))

@@ -15,15 +15,15 @@ from torch.utils.data import TensorDataset
 
 from models import NAD_ARCHITECTURES, TransformLayer, build_nad_model, normalized
 
-from .checkpoints import weights_bytes
-from .data import CIFAR10_MEAN, CIFAR10_STD, load_cifar10
-from .errors import UserError
-from .provenance import git_commit, versions
-from .io import sha256
+from ..common.checkpoints import weights_bytes
+from ..common.data import CIFAR10_MEAN, CIFAR10_STD, load_cifar10
+from ..common.errors import UserError
+from ..common.provenance import git_commit, versions
+from ..common.io import sha256
 from .linear_data import load_nads
 from .poison import class_carriers, poison
-from .run_folder import locked, write_unit
-from .training import TrainConfig, evaluate, train
+from ..common.run_folder import locked, write_unit
+from ..common.training import TrainConfig, evaluate, train
 
 
 def cifar10_tensors(data_dir, download=False):

@@ -21,7 +21,7 @@ from typing import Callable, NamedTuple
 
 import torch
 
-from .dct import flip
+from ..common.dct import flip
 
 
 class Transform(NamedTuple):

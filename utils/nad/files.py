@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import UserError
-from .run_folder import check_unit
+from ..common.errors import UserError
+from ..common.run_folder import check_unit
 
 NAD_SIZE = 1024  # pixels of the 1x32x32 images NADs are computed for
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import numpy as np
 
-PUBLISHED = Path(__file__).resolve().parents[1] / "docs" / "data" / "published"
+PUBLISHED = Path(__file__).resolve().parents[2] / "docs" / "data" / "published"
 # column prefixes of their tables
 ARCH_COLUMNS = {"LogReg": "lr", "LeNet": "ln", "ResNet18": "rn", "DenseNet121": "dn",
                 "VGG11": "vgg"}

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-from .projection import IDENTITY, Transform, project_ball_box, project_plain, sample_norms
+from .dykstra import IDENTITY, Transform, project_ball_box, project_plain, sample_norms
 
 PROJECTIONS = ("dykstra", "plain")
 

@@ -11,10 +11,10 @@ import numpy as np
 import torch
 from torch.utils.data import TensorDataset
 
-from .errors import UserError
-from .io import sha256
-from .memory import check_memory
-from .nad_files import read_nads
+from ..common.errors import UserError
+from ..common.io import sha256
+from ..common.memory import check_memory
+from .files import read_nads
 
 
 PHASES = ("cos", "sin")

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .dct import dct_matrix, idct2
+from ..common.dct import dct_matrix, idct2
 
 
 @dataclass(frozen=True)

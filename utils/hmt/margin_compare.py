@@ -2,7 +2,7 @@
 import numpy as np
 from scipy.stats import bootstrap
 
-from .errors import UserError
+from ..common.errors import UserError
 from .margins import load_margin_run
 
 

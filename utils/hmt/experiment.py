@@ -13,17 +13,17 @@ from torch.utils.data import Subset, TensorDataset
 
 from models import build_model, deepfool_stem, normalized
 
-from . import distributed
-from .adversarial import L2PGD
-from .checkpoints import check_responsive, load_weights, save_weights, torchvision_weights
-from .data import ROOT, images_at, load_cifar10, load_imagenet, load_mnist
-from .errors import Interrupted, UserError
-from .io import sha256
+from ..common import distributed
+from .pgd import L2PGD
+from ..common.checkpoints import check_responsive, load_weights, save_weights, torchvision_weights
+from ..common.data import ROOT, images_at, load_cifar10, load_imagenet, load_mnist
+from ..common.errors import Interrupted, UserError
+from ..common.io import sha256
 from .margins import default_workers, margin_distribution
-from .provenance import git_commit, versions
-from .run_folder import locked, refuse_other_settings
+from ..common.provenance import git_commit, versions
+from ..common.run_folder import locked, refuse_other_settings
 from .subspaces import diagonal_blocks
-from .training import TrainConfig, evaluate, pick_device, train
+from ..common.training import TrainConfig, evaluate, pick_device, train
 
 LOADERS = {"MNIST": load_mnist, "CIFAR10": load_cifar10, "ImageNet": load_imagenet}
 # public weights used when a model has no checkpoint in Models/Pretrained (read from torch.hub's

@@ -29,15 +29,15 @@ from tqdm import tqdm
 
 from models import NAD_ARCHITECTURES, build_nad_model
 
-from .errors import UserError
-from .provenance import git_commit, versions
-from .run_folder import refuse_other_settings
-from .io import save_json, save_text
+from ..common.errors import UserError
+from ..common.provenance import git_commit, versions
+from ..common.run_folder import refuse_other_settings
+from ..common.io import save_json, save_text
 from .linear_data import (PHASES, canonical_frequency, fourier_direction, has_direction,
                           linear_datasets, nad_direction)
-from .nad_plots import save_fourier_heatmap, save_nad_curve
-from .stacked_training import default_workers, train_in_groups
-from .training import TrainConfig, evaluate, train
+from .plots import save_fourier_heatmap, save_nad_curve
+from .grouped_training import default_workers, train_in_groups
+from ..common.training import TrainConfig, evaluate, train
 
 # directions in one grouped network (utils.stacked_training; on a CPU, LeNet is fastest in groups
 # of 2 with one group per thread: benchmarks/directional_bias.py); DenseNet121 cannot be grouped

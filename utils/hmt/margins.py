@@ -34,13 +34,13 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from . import distributed
+from ..common import distributed
 from .deepfool import deepfool, first_step
-from .errors import Interrupted
-from .io import npy_bytes, save_bytes, save_json, sha256
+from ..common.errors import Interrupted
+from ..common.io import npy_bytes, save_bytes, save_json, sha256
 from .plots import margin_plot_png
-from .run_folder import (check_unit, clean_temporary, locked, refuse_other_settings,
-                         write_unit)
+from ..common.run_folder import (check_unit, clean_temporary, locked, refuse_other_settings,
+                                 write_unit)
 
 DEEPFOOL_DEFAULTS = {"num_classes": 10, "overshoot": 0.02, "max_iter": 100, "stem": None,
                      "gradients_at_overshoot": False}

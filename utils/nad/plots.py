@@ -6,7 +6,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from .plots import save_figure  # noqa: E402
+from ..common.plotting import save_figure  # noqa: E402
 
 
 def fourier_energy(image):

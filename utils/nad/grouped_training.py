@@ -29,7 +29,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from .training import EpochShuffle, diverged
+from ..common.training import EpochShuffle, diverged
 
 
 class GroupedLinear(nn.Module):

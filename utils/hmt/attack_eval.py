@@ -9,12 +9,12 @@ from torch.utils.data import TensorDataset
 
 from models import build_model, normalized
 
-from .adversarial import pgd_accuracy
-from .checkpoints import check_responsive, load_weights
-from .errors import UserError
+from .pgd import pgd_accuracy
+from ..common.checkpoints import check_responsive, load_weights
+from ..common.errors import UserError
 from .experiment import LOADERS
-from .projection import FLIP, IDENTITY
-from .training import pick_device
+from .dykstra import FLIP, IDENTITY
+from ..common.training import pick_device
 
 
 @dataclass

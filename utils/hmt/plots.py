@@ -1,12 +1,11 @@
-"""Figures: the one way figures are saved (:func:`save_figure`), and the swarm plot of a margin
-distribution over a list of subspaces."""
+"""The swarm plot of a margin distribution over a list of subspaces."""
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from .io import png_bytes, save_bytes  # noqa: E402
+from ..common.plotting import figure_png  # noqa: E402
 
 
 def swarm_plot(ax, margins, color="tab:blue", label=None, seed=0):
@@ -24,24 +23,6 @@ def swarm_plot(ax, margins, color="tab:blue", label=None, seed=0):
     ax.set_ylabel("margin (L2)")
     ax.set_xlim(-0.6, n_sub - 0.4)
     ax.set_ylim(bottom=0)
-
-
-def save_figure(fig, path, tight=True, dpi=None):
-    """Write ``fig`` as a PNG at ``path`` (atomically, without metadata) and close it. ``tight``:
-    tight_layout first (not for figures whose colour bars span several axes, which it breaks).
-    Returns ``path``."""
-    save_bytes(path, figure_png(fig, tight, dpi))
-    return path
-
-
-def figure_png(fig, tight=True, dpi=None):
-    """``fig`` as PNG bytes (see :func:`save_figure`); the figure is closed."""
-    if tight:
-        fig.tight_layout()
-    try:
-        return png_bytes(fig, **({"dpi": dpi} if dpi else {}))
-    finally:
-        plt.close(fig)
 
 
 def margin_plot_png(margins, title):

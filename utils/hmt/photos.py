@@ -4,7 +4,7 @@ CIFAR-10 (32) or ImageNet (224) images."""
 import torch
 import torchvision.transforms.functional as TF
 
-from .errors import UserError
+from ..common.errors import UserError
 
 PHOTOS = ("astronaut", "chelsea", "coffee")
 

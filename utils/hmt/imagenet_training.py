@@ -17,15 +17,15 @@ from pathlib import Path
 import torch
 from torchvision.datasets import ImageFolder
 
-from models import TransformFlippedLayer, TransformLayer, imagenet_resnet50, normalized
+from models import TransformLayer, imagenet_resnet50, normalized
 
-from . import distributed
-from .checkpoints import weights_bytes
-from .data import IMAGENET_MEAN, IMAGENET_STD, imagenet_transforms
-from .errors import UserError
-from .provenance import git_commit, versions
-from .run_folder import locked, write_unit
-from .training import TrainConfig, evaluate, pick_device, train
+from ..common import distributed
+from ..common.checkpoints import weights_bytes
+from ..common.data import IMAGENET_MEAN, IMAGENET_STD, TransformFlippedLayer, imagenet_transforms
+from ..common.errors import UserError
+from ..common.provenance import git_commit, versions
+from ..common.run_folder import locked, write_unit
+from ..common.training import TrainConfig, evaluate, pick_device, train
 
 
 def recipe(epochs=90, batch_size=256, lr=None, schedule="step", seed=0):
