@@ -1,7 +1,7 @@
-"""LeNet trainings on D(v): several networks trained at once (``utils.nad.grouped_training``, as the
-directional-bias sweeps do) against one at a time (``utils.common.training.train``, as the original
-code), in the same run, on the same random directions, data (10,000 training samples each),
-initial weights and batch orders. The timed part is the training; drawing D(v) and measuring
+"""LeNet trainings on D(v): several networks trained at once (``utils.nad.grouped_training``, as
+the directional-bias sweeps do) against one at a time (``utils.common.training.train``, as the
+original code), in the same run, on the same random directions, data (10,000 training samples
+each), initial weights and batch orders. The timed part is the training; drawing D(v) and measuring
 the accuracies (about 2 s per direction here, the same for both paths) are timed once and
 added to give the time of a whole 20-epoch training. Prints both rates and, last,
 `speedup: <ratio>x` (of the training).
@@ -16,9 +16,10 @@ from dataclasses import replace
 import torch
 
 from utils.common.cli import positive_int, run
-from utils.nad.directional_bias import LinearSetup, _fresh_network, _result
+from utils.nad.directional_bias import LinearSetup, accuracies, fresh_network
 from utils.nad.linear_data import linear_datasets
-from utils.nad.grouped_training import default_workers, train_in_groups, train_stacked
+from utils.common.training import default_workers
+from utils.nad.grouped_training import train_in_groups, train_stacked
 from utils.common.training import train
 
 
@@ -54,7 +55,7 @@ def main():
           f"{args.group} on {workers} worker(s)")
 
     def fresh():
-        return [_fresh_network(args.arch, v, s) for v, s in zip(directions, seeds)]
+        return [fresh_network(args.arch, v, s) for v, s in zip(directions, seeds)]
     # one-time set-up (oneDNN kernels for these shapes) is not what is compared
     warm = fresh()[:2]
     train_stacked(warm, [tr for tr, _ in splits[:2]], replace(config, epochs=1), seeds[:2],
@@ -70,7 +71,7 @@ def main():
                     workers)
     t_together = time.perf_counter() - start
     start = time.perf_counter()
-    results = [(_result(a, tr, te, "cpu", 0), _result(b, tr, te, "cpu", 0))
+    results = [(accuracies(a, tr, te, "cpu", 0), accuracies(b, tr, te, "cpu", 0))
                for a, b, (tr, te) in zip(alone, together, splits)]
     t_eval = (time.perf_counter() - start) / (2 * args.networks)
 

@@ -4,7 +4,8 @@ loop (build a module, take its gradient), in the same run, on the same seed, che
 both give the same gradients.
 
 Both finite differences (the paper's method, step 100) and autograd are measured; each time
-covers what ``utils.nad.estimation.iter_gradients`` does: drawing the networks, then their gradients.
+covers what ``utils.nad.estimation.iter_gradients`` does: drawing the networks, then their
+gradients.
 Finite differences are compute-bound (every network already sees a batch of 2,048 perturbed
 inputs) and vectorising them over networks does not pay on a CPU, so the library loops over
 networks for them by default; autograd (one input per network) is where vectorising pays,

@@ -26,7 +26,7 @@ from utils.figures import frequency_figure, margin_panels, nads_figure
 from utils.nad.linear_data import load_nads, nads_label
 from utils.hmt.margins import load_margin_run
 from utils.nad.plots import save_grid_comparison, save_nad_curve_comparison
-from utils.nad.published import grid_summary, read_published
+from utils.nad.published import band_summary, grid_summary, read_published
 from utils.hmt.photos import PHOTOS, sample_photos
 from utils.common.plotting import save_figure
 from utils.common.run_folder import locked
@@ -116,12 +116,9 @@ def directional_figures(args, out_dir, device):
     nads_path = Path("nads") / "LeNet_NADs.npy"
     acc = nad_sweep("LeNet", load_nads(nads_path), nads_label(nads_path), LENET_NAD_INDICES,
                     setup, device, sweeps / "LeNet", figure=False)
-    theirs = published["nads"]["LeNet"][1]
-    for first, last in ((0, 20), (21, 100), (101, 300), (301, 1022)):
-        pick = [k for k, i in enumerate(LENET_NAD_INDICES) if first <= i <= last]
-        print(f"LeNet D(NAD_i), i = {first}..{last} ({len(pick)} indices): ours mean "
-              f"{100 * np.mean([acc[k] for k in pick]):.2f}%, published mean at the same "
-              f"indices {np.mean([theirs[LENET_NAD_INDICES[k]] for k in pick]):.2f}%")
+    for line in band_summary(LENET_NAD_INDICES, 100 * np.array(acc),
+                             published["nads"]["LeNet"][1]):
+        print(f"LeNet D(NAD_i), {line}")
     yield save_nad_curve_comparison(
         out_dir / "nad_indices_LeNet.png",
         ("LeNet, this repository (our NADs)", LENET_NAD_INDICES, 100 * np.array(acc)),

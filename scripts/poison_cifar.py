@@ -6,7 +6,7 @@ import argparse
 
 from utils.common.cli import (device_name, nonnegative_int, path_name, positive_float,
                               positive_int, run, seed_number)
-from utils.nad.poison_experiment import run_poison_experiment
+from utils.nad.poison_experiment import PoisonConfig, run_poison_experiment
 from utils.common.training import pick_device
 
 
@@ -28,9 +28,8 @@ def main():
     p.add_argument("--results-dir", type=path_name, default="Results")
     p.add_argument("--resume", action="store_true", help="resume an interrupted training")
     args = p.parse_args()
-    record, out_dir = run_poison_experiment(
-        args.arch, args.data_dir, args.download, args.nads, args.nad_index, args.eps,
-        args.epochs, args.seed, pick_device(args.device), args.results_dir, args.resume)
+    args.device = pick_device(args.device)
+    record, out_dir = run_poison_experiment(PoisonConfig(**vars(args)))
     print(f"{args.arch} trained on poisoned CIFAR-10: clean test accuracy "
           f"{100 * record['accuracy_clean_test']:.2f}%, poisoned train accuracy "
           f"{100 * record['accuracy_poisoned_train']:.2f}%, poisoned test accuracy "

@@ -1,4 +1,4 @@
-"""Entry point that tests/test_distributed.py launches under torchrun (and runs in-process):
+"""Entry point that tests/common/test_distributed.py launches under torchrun (and runs in-process):
 trains LeNet on a small two-class task with utils.common.training.train and writes its parameters.
 
     python -m torch.distributed.run --standalone --nproc_per_node=2 -m tests.distributed_worker \

@@ -13,8 +13,8 @@ def deepfool_one(model, image, basis=None, num_classes=10, overshoot=0.02, max_i
     at ``pert_image`` (the image plus the steps so far, without the overshoot), the label
     checked at ``image + (1 + overshoot) r``; the subspace given by an explicit orthonormal
     ``basis`` [D, d] (None: the whole space). ``gradients_at_overshoot``: the gradients are
-    taken at ``image + (1 + overshoot) r`` instead (the 2016 DeepFool code's way). Returns (perturbation [C, H, W], iterations,
-    label, final label)."""
+    taken at ``image + (1 + overshoot) r`` instead (the 2016 DeepFool code's way). Returns
+    (perturbation [C, H, W], iterations, label, final label)."""
     basis = basis.to(image.dtype) if basis is not None else None
     image = image.detach().unsqueeze(0)
     with torch.no_grad():

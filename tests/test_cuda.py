@@ -13,7 +13,7 @@ import torch
 
 from models import LeNet, TransformLayer, build_nad_model
 from tests.helpers import run_script
-from utils.hmt.pgd import pgd_l2
+from utils.hmt.pgd import L2PGD, pgd_l2
 from utils.common.dct import dct2, flip, idct2
 from utils.hmt.deepfool import deepfool
 from utils.nad.linear_data import linear_datasets
@@ -64,9 +64,10 @@ def test_pgd_with_dykstra_in_the_flipped_domain_on_cuda():
     pixels = torch.rand(16, 1, 28, 28, dtype=torch.float64)
     pixels[pixels < 0.5] = 0.0
     x, y = flip(pixels), torch.randint(0, 10, (16,))
-    cpu = pgd_l2(model, x, y, eps=2.0, steps=5, step_size=0.5, transform=FLIP)
+    attack = L2PGD(eps=2.0, steps=5, step_size=0.5, transform=FLIP, random_start=False)
+    cpu = pgd_l2(model, x, y, attack)
     model.to(CUDA)
-    gpu = pgd_l2(model, x.to(CUDA), y.to(CUDA), eps=2.0, steps=5, step_size=0.5, transform=FLIP)
+    gpu = pgd_l2(model, x.to(CUDA), y.to(CUDA), attack)
     delta = gpu.adversarial.cpu() - x
     assert (sample_norms(delta) <= 2.0 + 1e-9).all()
     back = flip(gpu.adversarial).cpu()  # flip is its own inverse: the adversarial image in pixels

@@ -43,7 +43,8 @@ def test_notebook_runs_in_quick_mode(name, tmp_path, monkeypatch):
     # per process were measured up to 20x slower (oversubscription)
     monkeypatch.setenv("OMP_NUM_THREADS", os.environ.get("OMP_NUM_THREADS", "1"))
     nb = nbformat.read(ROOT / name, as_version=4)
-    nb.cells.append(nbformat.v4.new_code_cell("import sys; print('kernel python:', sys.executable)"))
+    nb.cells.append(nbformat.v4.new_code_cell(
+        "import sys; print('kernel python:', sys.executable)"))
     # "python3" is the kernel of the running interpreter (jupyter_client swaps "python" in the
     # kernelspec for sys.executable), so the notebook sees this virtualenv
     client = NotebookClient(nb, timeout=TIMEOUT_S, kernel_name="python3",

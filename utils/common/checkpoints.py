@@ -99,8 +99,8 @@ def load_state_dict(path):
         raise UserError(f"checkpoint {path} is a folder, not a file; pass the path of the "
                         f"model.t7 inside it")
     if not path.is_file():
-        raise UserError(f"checkpoint {path} does not exist; pass --train to train a model, "
-                        f"or --checkpoint with the path of a model.t7")
+        raise UserError(f"checkpoint {path} does not exist; pass `train` to train a model, "
+                        f"or `checkpoint` with the path of a model.t7")
     state = _unwrap(read_torch_file(path))
     if not isinstance(state, dict) or not all(torch.is_tensor(v) for v in state.values()):
         raise UserError(f"checkpoint {path} holds no state_dict of tensors")
@@ -175,11 +175,11 @@ def torchvision_weights(name, download=False):
         return path
     if not download:
         raise UserError(f"torchvision's {name} weights are not in {path.parent}; pass "
-                        f"--download to fetch them there, or --checkpoint PATH")
+                        f"`download` to fetch them there, or `checkpoint` PATH")
     try:
         torch.hub.load_state_dict_from_url(weights.url, progress=True, check_hash=True,
                                            weights_only=True)
     except (OSError, RuntimeError) as e:
         raise UserError(f"torchvision's {name} weights could not be downloaded ({e}); check the "
-                        f"network or pass --checkpoint PATH") from None
+                        f"network or pass `checkpoint` PATH") from None
     return path

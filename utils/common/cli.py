@@ -1,4 +1,5 @@
-"""Command-line plumbing shared by the scripts: argument types and the error guard (:func:`run`)."""
+"""Command-line plumbing shared by the scripts: argument types and the error guard
+(:func:`run`)."""
 import argparse
 import contextlib
 import math
@@ -77,11 +78,11 @@ def seed_number(text):
 
 
 def device_name(text):
-    """A --device that exists here: auto, cpu, cuda or cuda:N (see utils.training.check_device)."""
+    """A --device that exists here: auto, cpu, cuda or cuda:N (utils.common.training)."""
     try:
         check_device(text)
     except UserError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
+        raise argparse.ArgumentTypeError(e.for_command_line()) from None
     return text
 
 
@@ -114,11 +115,12 @@ _contexts = []  # one ExitStack per script running under run(), innermost last
 
 
 def hold(context):
-    """Enter ``context`` (e.g. ``utils.run_folder.locked(folder)``) until the script that
+    """Enter ``context`` (e.g. ``utils.common.run_folder.locked(folder)``) until the script that
     :func:`run` runs ends; returns what it gives. For scripts, which hold their output folder
     from the moment it is known."""
     if not _contexts:
-        raise RuntimeError("utils.cli.hold is for scripts started by utils.cli.run")
+        raise RuntimeError("utils.common.cli.hold is for scripts started by "
+                           "utils.common.cli.run")
     return _contexts[-1].enter_context(context)
 
 
@@ -146,7 +148,7 @@ def run(main, interrupted=None):
     """Run ``main()``; a UserError becomes one line on stderr and exit status 2.
 
     Ctrl-C (exit status 130) and SIGTERM (143) print what was saved and the command that
-    continues when the run raised utils.errors.Interrupted, else "interrupted" and
+    continues when the run raised utils.common.errors.Interrupted, else "interrupted" and
     ``interrupted``, the script's own note on what a rerun does (if given): SIGTERM raises
     KeyboardInterrupt in the main thread, so every run keeps its finished work as on Ctrl-C.
     Under torchrun it first joins the process group, and only rank 0 prints to stdout."""
@@ -162,7 +164,7 @@ def run(main, interrupted=None):
             finally:
                 _contexts.pop()
     except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {e.for_command_line()}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt as stop:
         terminated = isinstance(stop, _Terminated) or isinstance(stop.__context__, _Terminated)

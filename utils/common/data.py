@@ -67,7 +67,7 @@ def _full_mnist(data_dir, download):
 def _sample_mnist():
     if not MNIST_SAMPLE.is_file():
         raise UserError(f"the bundled MNIST sample {MNIST_SAMPLE} is missing; restore it with "
-                        f"'git checkout Datasets/' or use --data full")
+                        f"'git checkout Datasets/' or use `data` full")
     with np.load(MNIST_SAMPLE) as f:
         return [(_to_float(f[f"{s}_images"]), torch.as_tensor(f[f"{s}_labels"]).long())
                 for s in ("train", "test")]
@@ -90,11 +90,12 @@ def load_mnist(source="auto", data_dir="data", download=False, transform=None):
         splits = _full_mnist(data_dir, download)
         where = f"full MNIST from {data_dir}"
         if splits is None and source == "full":
-            raise UserError(f"MNIST was not found under {data_dir}; pass --download to fetch it "
-                            f"there, --data-dir with its location, or --data sample")
+            raise UserError(f"MNIST was not found under {data_dir}; pass `download` to fetch it "
+                            f"there, `data_dir` with its location, or `data` sample")
     if splits is None:
         splits = _sample_mnist()
-        where = "bundled MNIST sample (8,000 train / 2,000 test real digits, Datasets/mnist_sample)"
+        where = ("bundled MNIST sample (8,000 train / 2,000 test real digits, "
+                 "Datasets/mnist_sample)")
     (xtr, ytr), (xte, yte) = splits
     shape = tuple(xtr.shape[1:])
     if flipped:
@@ -128,8 +129,8 @@ CIFAR10_TEST = ["test_batch"]
 def _read_cifar10_batch(path):
     """(images uint8 [n, 3, 32, 32], labels int64 [n]) of one batch file of CIFAR-10's python
     version: a pickled dict with 'data' (uint8 [n, 3072], channel-major rows) and 'labels' (n
-    ints in 0..9), read as plain data (utils.safe_pickle: no code in the file runs)."""
-    redo = f"delete {path.parent} and pass --download to fetch CIFAR-10 again"
+    ints in 0..9), read as plain data (utils.common.safe_pickle: no code in the file runs)."""
+    redo = f"delete {path.parent} and pass `download` to fetch CIFAR-10 again"
     try:
         batch = load_plain(path)
     except UnsafePickle as e:
@@ -211,13 +212,13 @@ def load_cifar10(source="auto", data_dir="data", download=False, transform=None)
     if transform not in (None, "flipped", "low_pass"):
         raise UserError(f"CIFAR-10 has no {transform!r} variant; use flipped, low_pass or none")
     if source not in ("auto", "full"):
-        raise UserError("there is no bundled CIFAR-10 sample; use --data full (or auto) with "
-                        "--data-dir pointing at CIFAR-10, or add --download")
+        raise UserError("there is no bundled CIFAR-10 sample; use `data` full (or auto) with "
+                        "`data_dir` pointing at CIFAR-10, or add `download`")
     splits = _full_cifar10(data_dir, download)
     if splits is None:
         raise UserError(f"CIFAR-10 was not found under {data_dir} (expected "
-                        f"{Path(data_dir) / 'cifar-10-batches-py'}); pass --download to fetch "
-                        f"it there, or --data-dir with the folder that holds it")
+                        f"{Path(data_dir) / 'cifar-10-batches-py'}); pass `download` to fetch "
+                        f"it there, or `data_dir` with the folder that holds it")
     (xtr, ytr), (xte, yte) = splits
     where = f"CIFAR-10 from {data_dir}"
     if transform == "flipped":
@@ -280,17 +281,17 @@ def load_imagenet(source="auto", data_dir="data/ImageNet", download=False, trans
     if transform not in (None, "flipped"):
         raise UserError(f"ImageNet has no {transform!r} variant; use flipped or none")
     if source not in ("auto", "full"):
-        raise UserError("there is no bundled ImageNet sample; use --data full (or auto) with "
-                        "--data-dir or --val-dir pointing at ImageNet")
+        raise UserError("there is no bundled ImageNet sample; use `data` full (or auto) with "
+                        "`data_dir` or `val_dir` pointing at ImageNet")
     flipped = transform == "flipped"
     val_root = Path(val_dir) if val_dir else Path(data_dir) / "val"
     test = _image_folder(val_root, imagenet_transforms(False, flipped), "validation",
-                         "pass --val-dir")
+                         "pass `val_dir`")
     train = None
     if with_train:
         train_root = Path(train_dir) if train_dir else Path(data_dir) / "train"
         train = _image_folder(train_root, imagenet_transforms(True, flipped), "training",
-                              "give its location as train_dir")
+                              "pass `train_dir`")
     where = (f"ImageNet validation images from {val_root} ({len(test)} images, "
              f"{len(test.classes)} classes)")
     if len(test.classes) != 1000:

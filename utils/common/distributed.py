@@ -83,7 +83,7 @@ def local_device(device):
         if not gpu_per_process():
             raise UserError(f"this node runs more processes than its {torch.cuda.device_count()} "
                             f"GPU(s); start at most that many with torchrun --nproc_per_node, "
-                            f"or use --device cpu")
+                            f"or use `device` cpu")
         return torch.device("cuda", local_rank())
     return device
 

@@ -20,7 +20,7 @@ import torch
 from .errors import UserError
 
 # the temporary files of this module are named ".<final name>.<random>.tmp"; one left by a
-# killed run is removed by the next run into its folder (utils.run_folder.clean_temporary)
+# killed run is removed by the next run into its folder (utils.common.run_folder.clean_temporary)
 TEMPORARY_SUFFIX = ".tmp"
 _NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 
@@ -101,7 +101,7 @@ def save_bytes(path, data):
 
 def stage_bytes(path, data):
     """Write ``data`` to a temporary file beside ``path`` and return the temporary's path
-    (see utils.run_folder.write_unit, which renames it)."""
+    (see utils.common.run_folder.write_unit, which renames it)."""
     return write_temporary(path, _write_bytes(data), len(data))
 
 

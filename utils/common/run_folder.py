@@ -197,7 +197,7 @@ def belongs_to(name, scope):
 
 
 def clean_temporary(folder, scope=None):
-    """Remove the temporary files (``.<name>.<random>.tmp``, see utils.io) that a killed run
+    """Remove the temporary files (``.<name>.<random>.tmp``, see utils.common.io) that a killed run
     left in ``folder``, only those of files that belong to ``scope`` if given. Call it only
     while holding the folder (:func:`locked` does): a live run's temporary files must stay."""
     removed = 0
@@ -222,11 +222,11 @@ def _differences(old, new, prefix=""):
     return keys
 
 
-def refuse_other_settings(folder, meta_name, settings, flag="--results-dir"):
+def refuse_other_settings(folder, meta_name, settings, parameter="results_dir"):
     """Stop (UserError) before any work when ``folder`` holds a finished run (``meta_name``,
     written by :func:`write_unit` with ``meta["settings"]``) made with settings other than
     ``settings`` (a JSON-able dict): a new run would replace its results. The same settings
-    are allowed (the run is repeated and gives the same results). ``flag``: the option that
+    are allowed (the run is repeated and gives the same results). ``parameter``: the one that
     chooses another folder."""
     path = Path(folder) / meta_name
     if not path.is_file():
@@ -235,7 +235,8 @@ def refuse_other_settings(folder, meta_name, settings, flag="--results-dir"):
         old = json.loads(path.read_text())
     except (OSError, ValueError) as e:
         raise UserError(f"{path} cannot be read ({type(e).__name__}): a finished run there is "
-                        f"damaged; delete it, or choose another folder with {flag}") from None
+                        f"damaged; delete it, or choose another folder with `{parameter}`") \
+            from None
     new = json.loads(json.dumps(settings))
     old_settings = old.get("settings") if isinstance(old, dict) else None
     if old_settings == new:
@@ -244,13 +245,13 @@ def refuse_other_settings(folder, meta_name, settings, flag="--results-dir"):
             if not isinstance(old_settings, dict) else
             "its " + ", ".join(_differences(old_settings, new)[:4]) + " differ")
     raise UserError(f"{folder} holds the results of a run with other settings ({what}); "
-                    f"a new run would replace them: choose another folder with {flag}, or "
+                    f"a new run would replace them: choose another folder with `{parameter}`, or "
                     f"delete {path} to replace them")
 
 
 def write_unit(folder, files, meta_name, meta):
     """Write the final files of a run into ``folder`` as a unit: ``files`` maps file names to
-    their contents (bytes, e.g. utils.io.npy_bytes(array)); every file is written under a
+    their contents (bytes, e.g. utils.common.io.npy_bytes(array)); every file is written under a
     temporary name first, then all are renamed to their names, and ``meta_name`` comes last:
     the JSON of ``meta`` with ``"files": {name: sha256}``. Returns the paths written, metadata
     last."""

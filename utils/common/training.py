@@ -4,7 +4,7 @@ SGD with momentum and weight decay, a learning rate updated every batch (triangu
 at 2/5 of the epochs -> 0, or linear: max -> 0), cross-entropy, gradient-norm clipping.
 A resume state (model, optimiser, epoch) is written atomically after every epoch.
 
-Under torchrun (several processes, see utils/distributed.py) the same ``train`` runs data
+Under torchrun (several processes, see utils/common/distributed.py) the same ``train`` runs data
 parallel with DistributedDataParallel. ``config.batch_size`` stays the GLOBAL batch, split into
 ``batch_size / world_size`` samples per process; every epoch's order is the one a single
 process draws (:class:`EpochShuffle`, a DistributedSampler), dealt out so that the W local
@@ -59,6 +59,21 @@ class TrainConfig:
         raise ValueError(f"unknown schedule {self.schedule!r}")
 
 
+# models with fewer parameters than this get one worker per torch thread on a CPU
+SMALL_MODEL_PARAMETERS = 10 ** 6
+
+
+def default_workers(device, model=None):
+    """How many threads work side by side on a CPU, each with an equal share of torch's threads
+    (the subspaces of a margin run, the groups of a directional-bias sweep): one per torch
+    thread when ``model`` is small (under SMALL_MODEL_PARAMETERS parameters; no model: small
+    networks such as LeNet's, whose layers are too small to share between threads), else 1
+    (large layers keep every thread busy already, and every worker adds its activations to
+    the memory in use); 1 on a GPU."""
+    small = model is None or sum(p.numel() for p in model.parameters()) < SMALL_MODEL_PARAMETERS
+    return torch.get_num_threads() if small and torch.device(device).type == "cpu" else 1
+
+
 def check_device(name):
     """A UserError unless ``name`` is a device of this machine: auto, cpu, cuda, cuda:N (one of
     its GPUs), or mps where PyTorch has Apple's GPUs."""
@@ -69,7 +84,8 @@ def check_device(name):
     if kind != "cuda" or (colon and not index.isdigit()):
         raise UserError(f"there is no device {name!r} here; use auto, cpu, cuda or cuda:N")
     if not torch.cuda.is_available():
-        raise UserError(f"device {name} was asked for but CUDA is not available; use --device cpu")
+        raise UserError(f"device {name} was asked for but CUDA is not available; use `device` "
+                        f"cpu")
     count = torch.cuda.device_count()
     if colon and int(index) >= count:
         raise UserError(f"there is no device {name}: this machine has {count} GPU(s), cuda:0 to "
@@ -144,7 +160,7 @@ def _read_state(state_path, config):
                         f"optimiser or epoch); delete it to train from the first epoch")
     if state["config"] != asdict(config):
         raise UserError(f"the resume state {state_path} was made with another training "
-                        f"configuration; delete it or train without --resume")
+                        f"configuration; delete it or train without `resume`")
     return state
 
 
@@ -184,32 +200,32 @@ def train(model, dataset, config, device, state_path=None, resume=False, attack=
     share of the batch and the bare model (not the DDP wrapper).
     workers: DataLoader worker processes. mixed_precision: float16 autocast and a gradient
     scaler, on CUDA only."""
-    device = torch.device(device)
     distributed.init()
+    run = _Training(model, config, torch.device(device), state_path, attack,
+                    mixed_precision and torch.device(device).type == "cuda")
+    if resume and state_path is not None:
+        run.resume()
+    sampler, loader = _loader(dataset, config, run.device, workers)
+    try:
+        for epoch in range(run.saved, config.epochs):
+            sampler.set_epoch(epoch)
+            run.epoch(loader, epoch)
+            run.save(epoch + 1)
+    except KeyboardInterrupt:
+        if not run.saved or state_path is None or not distributed.is_main():
+            raise
+        raise Interrupted(f"the training state after epoch {run.saved} of {config.epochs} is "
+                          f"saved in {state_path}", ["--resume"]) from None
+    model.eval()
+    return model
+
+
+def _loader(dataset, config, device, workers):
+    """(sampler, DataLoader) of this process's share of every epoch."""
     world = distributed.world_size()
     if config.batch_size % world:
         raise UserError(f"the batch of {config.batch_size} cannot be split evenly across "
                         f"{world} processes; choose a batch size that is a multiple of {world}")
-    model.to(device)
-    opt = torch.optim.SGD(model.parameters(), lr=0.0, momentum=config.momentum,
-                          weight_decay=config.weight_decay)
-    amp = mixed_precision and device.type == "cuda"
-    scaler = torch.amp.GradScaler("cuda", enabled=amp)
-    start = 0
-    if resume and state_path is not None:
-        state = _load_state(state_path, config)
-        if state is not None:
-            model.load_state_dict(state["model"])
-            opt.load_state_dict(state["optimizer"])
-            if amp and "scaler" in state:
-                scaler.load_state_dict(state["scaler"])
-            start = state["epoch"]
-            if distributed.is_main():
-                print(f"resuming training from epoch {start} of {config.epochs} ({state_path})")
-    net = model
-    if world > 1:
-        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda"
-                                      else None)
     # the order of each epoch depends only on (seed, epoch), so a resumed run is identical
     sampler = EpochShuffle(dataset, num_replicas=world, rank=distributed.rank(),
                            seed=config.seed * 100003)
@@ -223,51 +239,78 @@ def train(model, dataset, config, device, state_path=None, resume=False, attack=
         # every rank was seeded alike; without this, rank r's PGD random starts would repeat
         # rank 0's noise on other samples
         torch.manual_seed(rank_seed(config.seed))
-    steps_per_epoch = len(loader)
-    saved = start  # the epoch of the resume state written (or read) by this run
-    try:
-        for epoch in range(start, config.epochs):
-            sampler.set_epoch(epoch)
-            bar = tqdm(loader, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False,
-                       disable=not distributed.is_main())
-            correct = seen = 0
-            for i, (x, y) in enumerate(bar):
-                x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-                if attack is not None:
-                    model.eval()
-                    x = attack(model, x, y).detach()
-                net.train()
-                # as the original code: the rate of batch i is the schedule's at the END of
-                # the batch, epoch + (i + 1) / n (so the last batch of a decay to 0 trains at 0)
-                for group in opt.param_groups:
-                    group["lr"] = config.lr_at(epoch + (i + 1) / steps_per_epoch)
-                with torch.autocast(device.type, enabled=amp):
-                    logits = net(x)
-                    loss = F.cross_entropy(logits, y)
-                opt.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                if config.grad_clip is not None:
-                    scaler.unscale_(opt)
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-                scaler.step(opt)
-                scaler.update()
-                value = loss.item()
-                if not math.isfinite(value):
-                    raise diverged(f"the loss is {value}", epoch, i, saved, state_path)
-                correct += (logits.argmax(1) == y).sum().item()
-                seen += len(y)
-                bar.set_postfix(loss=f"{value:.3f}", acc=f"{correct / seen:.3f}")
-            if state_path is not None and distributed.is_main():
-                state = {"model": model.state_dict(), "optimizer": opt.state_dict(),
-                         "epoch": epoch + 1, "config": asdict(config)}
-                if amp:
-                    state["scaler"] = scaler.state_dict()
-                save_torch(state_path, state)
-                saved = epoch + 1
-    except KeyboardInterrupt:
-        if not saved or state_path is None or not distributed.is_main():
-            raise
-        raise Interrupted(f"the training state after epoch {saved} of {config.epochs} is saved "
-                          f"in {state_path}", ["--resume"]) from None
-    model.eval()
-    return model
+    return sampler, loader
+
+
+class _Training:
+    """One training's model (bare, and wrapped in DDP under torchrun), optimiser, gradient
+    scaler and resume state: the steps of :func:`train`."""
+
+    def __init__(self, model, config, device, state_path, attack, amp):
+        self.model, self.config, self.device = model.to(device), config, device
+        self.state_path, self.attack, self.amp = state_path, attack, amp
+        self.opt = torch.optim.SGD(model.parameters(), lr=0.0, momentum=config.momentum,
+                                   weight_decay=config.weight_decay)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=amp)
+        self.net = model
+        if distributed.world_size() > 1:
+            self.net = DistributedDataParallel(
+                model, device_ids=[device.index] if device.type == "cuda" else None)
+        self.saved = 0  # the epoch of the resume state written (or read) by this run
+
+    def resume(self):
+        state = _load_state(self.state_path, self.config)
+        if state is None:
+            return
+        self.model.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["optimizer"])
+        if self.amp and "scaler" in state:
+            self.scaler.load_state_dict(state["scaler"])
+        self.saved = state["epoch"]
+        if distributed.is_main():
+            print(f"resuming training from epoch {self.saved} of {self.config.epochs} "
+                  f"({self.state_path})")
+
+    def epoch(self, loader, epoch):
+        """One epoch of SGD; stops (UserError) at a loss that is not finite, before the step."""
+        config, device = self.config, self.device
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False,
+                   disable=not distributed.is_main())
+        correct = seen = 0
+        for i, (x, y) in enumerate(bar):
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            if self.attack is not None:
+                self.model.eval()
+                x = self.attack(self.model, x, y).detach()
+            self.net.train()
+            # as the original code: the rate of batch i is the schedule's at the END of the
+            # batch, epoch + (i + 1) / n (so the last batch of a decay to 0 trains at 0)
+            for group in self.opt.param_groups:
+                group["lr"] = config.lr_at(epoch + (i + 1) / len(loader))
+            with torch.autocast(device.type, enabled=self.amp):
+                logits = self.net(x)
+                loss = F.cross_entropy(logits, y)
+            value = loss.item()
+            if not math.isfinite(value):
+                raise diverged(f"the loss is {value}", epoch, i, self.saved, self.state_path)
+            self.opt.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            if config.grad_clip is not None:
+                self.scaler.unscale_(self.opt)
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), config.grad_clip)
+            self.scaler.step(self.opt)
+            self.scaler.update()
+            correct += (logits.argmax(1) == y).sum().item()
+            seen += len(y)
+            bar.set_postfix(loss=f"{value:.3f}", acc=f"{correct / seen:.3f}")
+
+    def save(self, epoch):
+        """The resume state after ``epoch`` epochs (rank 0 writes it)."""
+        if self.state_path is None or not distributed.is_main():
+            return
+        state = {"model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
+                 "epoch": epoch, "config": asdict(self.config)}
+        if self.amp:
+            state["scaler"] = self.scaler.state_dict()
+        save_torch(self.state_path, state)
+        self.saved = epoch

@@ -9,7 +9,7 @@ from torch.utils.data import TensorDataset
 
 from models import build_model, normalized
 
-from .pgd import pgd_accuracy
+from .pgd import L2PGD, pgd_accuracy
 from ..common.checkpoints import check_responsive, load_weights
 from ..common.errors import UserError
 from .experiment import LOADERS
@@ -48,7 +48,7 @@ class AttackEvalConfig:
 
 def evaluate_checkpoint(config):
     """Load ``config.checkpoint`` into ``config.model`` for ``config.dataset`` and measure its
-    clean and PGD accuracy (utils.adversarial.pgd_accuracy) on the test split, or on
+    clean and PGD accuracy (utils.hmt.pgd.pgd_accuracy) on the test split, or on
     ``config.samples`` test images drawn with ``config.seed``. Returns (PGDAccuracy,
     description dict)."""
     if config.dataset not in LOADERS:
@@ -66,7 +66,7 @@ def evaluate_checkpoint(config):
     test = images.test
     if config.samples is not None:
         if config.samples > len(test):
-            raise UserError(f"--samples {config.samples} is more than the {len(test)} test "
+            raise UserError(f"`samples` {config.samples} is more than the {len(test)} test "
                             f"images; ask for at most {len(test)}")
         pick = np.random.default_rng(config.seed).choice(len(test), config.samples, False)
         idx = torch.as_tensor(pick)
@@ -74,9 +74,9 @@ def evaluate_checkpoint(config):
     check_responsive(model, test.tensors[0][:config.batch_size].to(device),
                      f"{config.model} ({config.checkpoint})")
     step_size = config.step_size or config.eps / 4
-    result = pgd_accuracy(model, test, config.eps, config.steps, step_size,
-                          FLIP if config.flipped else IDENTITY, config.restarts, device,
-                          config.batch_size, config.seed)
+    attack = L2PGD(config.eps, config.steps, step_size, FLIP if config.flipped else IDENTITY)
+    result = pgd_accuracy(model, test, attack, config.restarts, device, config.batch_size,
+                          config.seed)
     info = {"data": images.source, "data_name": images.name, "test_images": len(test),
             "attack": f"L2 PGD eps {config.eps}, {config.steps} steps of {step_size:.4g}, "
                       f"1 run from the clean image + {config.restarts} random restarts, "

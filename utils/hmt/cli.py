@@ -92,13 +92,13 @@ def add_pgd_arguments(parser, eps, steps=10):
 
 
 def pgd_from_args(args, transform):
-    """The training attack (utils.adversarial.L2PGD) described by add_pgd_arguments' args."""
+    """The training attack (utils.hmt.pgd.L2PGD) described by add_pgd_arguments' args."""
     step = args.pgd_step_size or madry_step_size(args.eps, args.pgd_steps)
     return L2PGD(args.eps, args.pgd_steps, step, transform, True, args.projection)
 
 
 def margin_config(args, dataset, **fixed):
-    """The utils.experiment.MarginConfig of parsed margin arguments (margin_parser's, the same
+    """The utils.hmt.experiment.MarginConfig of parsed margin arguments (margin_parser's, the same
     names) for ``dataset``; ``fixed``: the script's own settings (transform, robust, attack)."""
     from .experiment import MarginConfig
     names = {f.name for f in fields(MarginConfig)}

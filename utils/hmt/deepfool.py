@@ -25,7 +25,7 @@ first convolution is most of the cost of a step on a CPU (see benchmarks/deepfoo
 ``start``: the first step of every subspace is taken at the clean images, so its class
 gradients do not depend on the subspace. :func:`first_step` computes them once; passing its
 result to :func:`deepfool` for each subspace of the same images gives the same result as
-computing them again (utils/margins.py does this).
+computing them again (utils/hmt/margins.py does this).
 """
 from dataclasses import dataclass
 
@@ -124,6 +124,23 @@ def _gradients(model, x, classes, stem=None):
     return diffs.detach(), grads
 
 
+def _coordinates(model, subspace, stem, x0):
+    """(to_coords, to_image) of a DeepFool run on images ``x0`` [B, C, H, W]: to_coords maps
+    class-major gradients [K-1, b, ...] (with respect to the input, or to the stem's output) to
+    their projections P w in orthonormal coordinates [b, K-1, m]; to_image maps coordinates
+    [b, m] back to perturbations [b, C, H, W]."""
+    shape = x0.shape[1:]
+    if stem is None:
+        project = subspace.project if subspace is not None else (lambda t: t)
+        return (lambda w: project(w).flatten(2).transpose(0, 1),
+                lambda v: v.view(-1, *shape))
+    basis = (subspace.basis(x0.dtype) if subspace is not None
+             else torch.eye(shape.numel(), dtype=x0.dtype)).to(x0.device)
+    jac = stem_jacobian(model, stem, basis, shape)
+    return (lambda g: (g.flatten(2) @ jac.T).transpose(0, 1),
+            lambda v: (v @ basis.T).view(-1, *shape))
+
+
 @dataclass
 class FirstStep:
     """DeepFool's first step at clean images [B, ...], the same for every subspace:
@@ -149,27 +166,17 @@ def deepfool(model, images, subspace=None, num_classes=10, overshoot=0.02, max_i
              stem=None, start=None, gradients_at_overshoot=False):
     """Batched DeepFool of ``images`` [B, C, H, W] against ``model`` (in eval mode, mapping
     images to logits), restricted to ``subspace`` (anything with ``project(x)`` over the last
-    three axes, e.g. a :class:`utils.subspaces.DCTBlock`; None for the whole input space).
+    three axes, e.g. a :class:`utils.hmt.subspaces.DCTBlock`; None for the whole input space).
     ``stem``: see the module docstring (needs ``subspace.basis()``).
     ``start``: :func:`first_step` of the same images, model, ``num_classes`` and ``stem``
     (computed here when None); its classes are the ones used.
     ``gradients_at_overshoot``: see the module docstring (False: the original's iteration)."""
     x0 = images.detach()
-    shape = x0.shape[1:]
     if start is None:
         start = first_step(model, x0, num_classes, stem)
     elif start.stem is not stem or len(start.classes) != len(x0):
         raise ValueError("`start` was computed for other images or with another stem")
-    if stem is None:
-        project = subspace.project if subspace is not None else (lambda t: t)
-        to_coords = lambda w: project(w).flatten(2).transpose(0, 1)  # noqa: E731
-        to_image = lambda v: v.view(-1, *shape)  # noqa: E731
-    else:
-        basis = (subspace.basis(x0.dtype) if subspace is not None
-                 else torch.eye(shape.numel(), dtype=x0.dtype)).to(x0.device)
-        jac = stem_jacobian(model, stem, basis, shape)
-        to_coords = lambda g: (g.flatten(2) @ jac.T).transpose(0, 1)  # noqa: E731
-        to_image = lambda v: (v @ basis.T).view(-1, *shape)  # noqa: E731
+    to_coords, to_image = _coordinates(model, subspace, stem, x0)
     classes = start.classes
     label = classes[:, 0]
 

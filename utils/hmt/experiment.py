@@ -19,11 +19,11 @@ from ..common.checkpoints import check_responsive, load_weights, save_weights, t
 from ..common.data import ROOT, images_at, load_cifar10, load_imagenet, load_mnist
 from ..common.errors import Interrupted, UserError
 from ..common.io import sha256
-from .margins import default_workers, margin_distribution
+from .margins import margin_distribution
 from ..common.provenance import git_commit, versions
 from ..common.run_folder import locked, refuse_other_settings
 from .subspaces import diagonal_blocks
-from ..common.training import TrainConfig, evaluate, pick_device, train
+from ..common.training import TrainConfig, default_workers, evaluate, pick_device, train
 
 LOADERS = {"MNIST": load_mnist, "CIFAR10": load_cifar10, "ImageNet": load_imagenet}
 # public weights used when a model has no checkpoint in Models/Pretrained (read from torch.hub's
@@ -70,7 +70,7 @@ class MarginConfig:
 
     def settings(self, data_source, checkpoint):
         """What decides the results of a run (JSON-able): a rerun into the same folder with
-        other settings is refused (utils.run_folder.refuse_other_settings)."""
+        other settings is refused (utils.common.run_folder.refuse_other_settings)."""
         training = None
         if self.train:
             training = asdict(self.training())
@@ -100,9 +100,9 @@ def _checkpoint(config, name):
     if not checkpoint.is_file() and public:
         return torchvision_weights(public, config.download)
     if not checkpoint.is_file():
-        how = ("pass --train to train one or" if config.dataset in TRAINABLE else "pass")
+        how = ("pass `train` to train one or" if config.dataset in TRAINABLE else "pass")
         raise UserError(f"there is no shipped checkpoint for {config.model} on {name} "
-                        f"({checkpoint}); {how} --checkpoint PATH")
+                        f"({checkpoint}); {how} `checkpoint` PATH")
     return checkpoint
 
 
@@ -171,7 +171,7 @@ def run_margin_experiment(config):
         raise UserError(str(e)) from None
     n_test = len(data.test)
     if config.samples > n_test:
-        raise UserError(f"--samples {config.samples} is more than the {n_test} test images "
+        raise UserError(f"`samples` {config.samples} is more than the {n_test} test images "
                         f"available; ask for at most {n_test}")
 
     out_dir = Path(config.results_dir) / f"margin_{name}" / config.model
@@ -211,7 +211,7 @@ def _measure(config, data, subspaces, out_dir, device, name):
                      f"{config.model} ({checkpoint})")
     accuracy, n_eval = measure_accuracy(model, data.test, config, device)
     if accuracy is None:
-        print("test accuracy not measured (--eval-samples 0)")
+        print("test accuracy not measured (eval_samples = 0)")
     else:
         print(f"{config.model} test accuracy on {data.name}: {100 * accuracy:.2f}% "
               f"({n_eval} test images)")
@@ -228,7 +228,7 @@ def _measure(config, data, subspaces, out_dir, device, name):
     if config.train:
         run_info["training"] = settings["training"]
     stem = deepfool_stem(config.model)
-    workers = config.workers or default_workers(model, device)
+    workers = config.workers or default_workers(device, model)
     return margin_distribution(model, images, subspaces, out_dir, run_info,
                                batch_size=config.batch_size, device=device,
                                title=f"{config.model} on {name}",

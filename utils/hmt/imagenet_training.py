@@ -4,7 +4,7 @@ GPU or data parallel under torchrun.
 The recipe is torchvision's reference recipe for ResNet50 (see README, "ImageNet training"):
 random-resized crops of ``image_size`` (224) with horizontal flips for training, a resize to
 ``image_size * 256 / 224`` and a centre crop for validation; images as tensors in [0, 1]
-(flipped variant: ``utils.dct.flip`` of each such tensor), normalised by a layer in front of
+(flipped variant: ``utils.common.dct.flip`` of each such tensor), normalised by a layer in front of
 the network; SGD with momentum 0.9, weight decay 1e-4, learning rate 0.1 per 256 images of
 the global batch, 90 epochs divided by 10 after epochs 30 and 60, no gradient clipping,
 float16 mixed precision on CUDA. The checkpoint is the bare network's state_dict, which the

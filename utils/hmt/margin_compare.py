@@ -20,7 +20,7 @@ def ratio_interval(reference, other, level=0.95, resamples=5000, seed=0):
 
 
 def compare_margins(reference, other):
-    """Per-subspace median margins of two runs (folders written by utils.margins) and their
+    """Per-subspace median margins of two runs (folders written by utils.hmt.margins) and their
     ratio other / reference. Both must have measured the same samples in the same subspaces.
 
     Returns a dict: medians_reference, medians_other, ratio (lists over subspaces,
@@ -33,7 +33,8 @@ def compare_margins(reference, other):
     if info_a.get("sample_indices") != info_b.get("sample_indices") or m_a.shape != m_b.shape \
             or info_a.get("subspaces") != info_b.get("subspaces"):
         raise UserError(f"{reference} and {other} measured different samples or subspaces; "
-                        f"rerun them with the same --seed, --samples and block options")
+                        f"rerun them with the same `seed`, `samples`, `block_size` and "
+                        f"`block_step`")
     med_a, med_b = np.median(m_a, axis=1), np.median(m_b, axis=1)
     smallest = int(np.argmin(med_a))
     cap_a = info_a["deepfool"]["max_iter"]

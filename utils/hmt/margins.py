@@ -3,7 +3,7 @@
 Outputs in ``out_dir``: ``margins.npy`` [n_subspaces, N] (L2 norm of the minimal perturbation
 found, in the model's input space), ``iterations.npy`` [n_subspaces, N] (DeepFool steps;
 ``max_iter`` means the boundary was not reached), ``margins.png`` and ``run.json``, written as a
-unit (run.json last, with the sha256 of the others; utils.run_folder): read them with
+unit (run.json last, with the sha256 of the others; utils.common.run_folder): read them with
 :func:`load_margin_run`, which refuses a folder whose files disagree. One run at a time writes
 in ``out_dir`` (a lock). Each finished subspace is kept in ``out_dir/partial/`` so that an
 interrupted run resumes there.
@@ -13,7 +13,7 @@ subspaces (when the batches' first steps fit in ``FIRST_STEP_CACHE_BYTES``).
 On a CPU, ``workers`` threads can measure different subspaces at once, each with its own copy
 of the model and an equal share of torch's threads: a small network's layers (LeNet's) are too
 small to share between threads one at a time, so the cores are better used by running several
-of them side by side (:func:`default_workers`).
+of them side by side (utils.common.training.default_workers).
 
 Under torchrun every process measures a contiguous shard of the N samples; the shards of each
 subspace are gathered on rank 0, which alone reads and writes ``out_dir``. A partial file
@@ -46,7 +46,7 @@ DEEPFOOL_DEFAULTS = {"num_classes": 10, "overshoot": 0.02, "max_iter": 100, "ste
                      "gradients_at_overshoot": False}
 
 
-# DeepFool's first step is the same for every subspace (utils.deepfool.first_step): it is kept
+# DeepFool's first step is the same for every subspace (utils.hmt.deepfool.first_step): it is kept
 # between subspaces when all batches' first steps fit in this many bytes, else recomputed
 FIRST_STEP_CACHE_BYTES = 2 ** 30
 
@@ -89,19 +89,6 @@ def _all_first_steps(model, images, batch_size, device, df_args):
     return first_steps
 
 
-# models with fewer parameters than this get one worker per torch thread on a CPU
-SMALL_MODEL_PARAMETERS = 10 ** 6
-
-
-def default_workers(model, device):
-    """How many subspaces to measure at once: one per torch thread for a model of under
-    SMALL_MODEL_PARAMETERS parameters on a CPU (LeNet: 1.2x faster with two threads than one
-    subspace at a time with both), else 1 (large layers already keep all threads busy, and
-    every worker adds its batch's activations to the memory in use)."""
-    small = sum(p.numel() for p in model.parameters()) < SMALL_MODEL_PARAMETERS
-    return torch.get_num_threads() if small and torch.device(device).type == "cpu" else 1
-
-
 def subspace_margins(model, images, todo, batch_size, device, df_args, workers=1):
     """Yield (index, margins [n], iterations [n]) for every (index, subspace) of ``todo``, in
     that order. ``workers`` > 1 (CPU only): that many threads measure subspaces at once, each
@@ -141,13 +128,13 @@ def margin_distribution(model, images, subspaces, out_dir, run_info, batch_size=
                         device="cpu", title="margins", deepfool_args=None, workers=1):
     """Margins of ``images`` [N, C, H, W] for every subspace of ``subspaces``.
 
-    deepfool_args: keyword arguments of utils.deepfool.deepfool; ``stem`` is given as the name
+    deepfool_args: keyword arguments of utils.hmt.deepfool.deepfool; ``stem`` is given as the name
     of a submodule of ``model`` (e.g. ``"1.conv1"``).
     run_info: a JSON-able dict describing the run (model, checkpoint, data, samples...): it is
     written to run.json, and a partial run resumes only if its run_info is the same. Its
     ``settings`` (default: run_info itself with the DeepFool settings and subspaces) are what a
     finished run in ``out_dir`` must have been made with, else nothing is replaced
-    (utils.run_folder.refuse_other_settings).
+    (utils.common.run_folder.refuse_other_settings).
     workers: subspaces measured at once (see :func:`subspace_margins`); 1 on CUDA and under
     torchrun, whose processes must take the subspaces in step.
     Returns margins [n_subspaces, N] (float32)."""
@@ -159,7 +146,7 @@ def margin_distribution(model, images, subspaces, out_dir, run_info, batch_size=
     info = {**run_info, "deepfool": df_args, "subspaces": [str(s) for s in subspaces]}
     info.setdefault("settings", dict(info))
     with locked(out_dir):
-        refuse_other_settings(out_dir, "run.json", info["settings"], flag="out_dir")
+        refuse_other_settings(out_dir, "run.json", info["settings"], "out_dir")
         done = _resumable(partial, json.loads(json.dumps(info)), len(subspaces), len(images),
                           df_args["max_iter"])
         model.eval().to(device)
@@ -274,7 +261,7 @@ def _finish(out_dir, partial, info, n_subspaces, df_args, title, started):
 def load_margin_run(folder):
     """(run.json as a dict, margins [n_subspaces, N] float32, iterations [n_subspaces, N] int64)
     of the finished margin run in ``folder``, once its files are found to be those run.json
-    records (utils.run_folder.check_unit): a UserError for a folder without a finished run,
+    records (utils.common.run_folder.check_unit): a UserError for a folder without a finished run,
     one written before run.json recorded the files' hashes, or one mixing files of two runs."""
     info = check_unit(folder, "run.json", hint="run the margin script into it again")
     return info, np.load(Path(folder) / "margins.npy"), np.load(Path(folder) / "iterations.npy")

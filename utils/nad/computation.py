@@ -4,10 +4,11 @@
 Files written in ``out_dir`` (default ``Results/nads``; the shipped NADs of ``nads/`` are
 replaced only when it is given explicitly): ``<Arch>_NADs.npy`` [k, 1024] float32 (one NAD per
 row, in pixel space of a 1x32x32 image), ``<Arch>_eigenvals.npy`` [k] float32 (singular values
-of the centred gradients, see utils.nads), ``<Arch>_NADs.json`` (how they were computed, with
-the sha256 of the two arrays: they are written as a unit, see utils.run_folder) and
+of the centred gradients, see utils.nad.estimation), ``<Arch>_NADs.json`` (how they were
+computed, with the sha256 of the two arrays: they are written as a unit, see
+utils.common.run_folder) and
 ``<Arch>_NADs.png`` (the first NADs and their Fourier energy). A finished run made with other
-settings is never replaced (utils.run_folder.refuse_other_settings).
+settings is never replaced (utils.common.run_folder.refuse_other_settings).
 
 While it runs, the gradients computed so far are appended to the folder
 ``.<Arch>_gradients.partial/`` as chunks (one file per save, with their sha256 in its
@@ -33,7 +34,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from models import NAD_ARCHITECTURES, build_nad_model
+from models import build_nad_model
 
 from ..common import distributed
 from ..common.data import ROOT
@@ -42,7 +43,8 @@ from ..common.io import npy_bytes, save_bytes, save_json, sha256
 from ..common.memory import check_memory
 from .files import nad_paths
 from .plots import save_nad_figure
-from .estimation import METHODS, evaluation_point, iter_gradients, principal_directions
+from .estimation import (METHODS, check_architecture, evaluation_point, iter_gradients,
+                         principal_directions)
 from ..common.provenance import git_commit, versions
 from ..common.run_folder import clean_temporary, locked, refuse_other_settings, write_unit
 
@@ -105,23 +107,21 @@ def default_networks_per_pass(arch, method):
 
 def _check(config):
     """A UserError for settings that cannot give NADs, before any work."""
-    if config.arch not in NAD_ARCHITECTURES:
-        raise UserError(f"architecture {config.arch} is not available; choose one of "
-                        f"{', '.join(NAD_ARCHITECTURES)}")
+    check_architecture(config.arch)
     if config.method not in METHODS:
         raise UserError(f"unknown method {config.method}; use fd or autograd")
     if not 1 <= config.k <= min(config.networks - 1, PIXELS):
-        raise UserError(f"k = {config.k} is impossible with {config.networks} networks: the "
+        raise UserError(f"`k` {config.k} is impossible with {config.networks} networks: the "
                         f"centred gradients have rank at most {min(config.networks - 1, PIXELS)};"
-                        f" lower k or raise the number of networks")
+                        f" lower `k` or raise `networks`")
     if not (math.isfinite(config.step) and config.step > 0):
-        raise UserError(f"the step must be a positive finite number, not {config.step}")
+        raise UserError(f"`step` must be a positive finite number, not {config.step}")
     if not (math.isfinite(config.save_every_s) and config.save_every_s >= 0):
-        raise UserError(f"the save interval must be a finite number of seconds >= 0, not "
+        raise UserError(f"`save_every` must be a finite number of seconds >= 0, not "
                         f"{config.save_every_s}")
     check_memory(config.networks * PIXELS * BYTES_PER_VALUE,
                  f"the gradients of {config.networks:,} networks and their PCA",
-                 "compute NADs from fewer networks")
+                 "lower `networks`")
     if config.method == "fd":
         _check_step(config.step, evaluation_point(config.seed, SHAPE))
 
@@ -131,23 +131,23 @@ def _check_step(step, x0):
     finite difference along such a pixel would be 0) or overflows it."""
     moved = (x0 + step) - (x0 - step)
     if not moved.isfinite().all():
-        raise UserError(f"the step {step:g} overflows the {x0.dtype} inputs x0 +- step; use a "
-                        f"smaller step (the paper's is 100)")
+        raise UserError(f"`step` {step:g} overflows the {x0.dtype} inputs x0 +- step; use a "
+                        f"smaller `step` (the paper's is 100)")
     if (moved == 0).any():
         smallest = float(np.spacing(np.float32(x0.abs().max()))) * 4
-        raise UserError(f"the step {step:g} is below the {x0.dtype} resolution of x0 (x0 + "
-                        f"step equals x0 - step), so the finite differences would be 0; use a "
-                        f"larger step, at least {smallest:.0e} (the paper's is 100)")
+        raise UserError(f"`step` {step:g} is below the {x0.dtype} resolution of x0 (x0 + step "
+                        f"equals x0 - step), so the finite differences would be 0; use a larger "
+                        f"`step`, at least {smallest:.0e} (the paper's is 100)")
 
 
 def _check_gradients(grads, config):
     """A UserError for gradients that cannot give NADs (rank 0, after computing them)."""
     if not np.isfinite(grads).all():
         raise UserError(f"some gradients of {config.arch} are not finite (the networks overflow "
-                        f"at x0 +- {config.step:g}); use a smaller step or the autograd method")
+                        f"at x0 +- {config.step:g}); use a smaller `step` or `method` autograd")
     if not np.abs(grads).max() > 0:
         raise UserError(f"every gradient of {config.arch} is 0 (the networks' outputs do not "
-                        f"change over x0 +- {config.step:g}); use a larger step")
+                        f"change over x0 +- {config.step:g}); use a larger `step`")
 
 
 def compute_nads(config):
@@ -161,7 +161,7 @@ def compute_nads(config):
     distributed.init()
     device = distributed.local_device(config.device)
     with locked(out_dir, scope=config.arch):
-        refuse_other_settings(out_dir, paths["json"].name, config.settings(), flag="--out-dir")
+        refuse_other_settings(out_dir, paths["json"].name, config.settings(), "out_dir")
         start = None
         if distributed.is_main():
             start = _resume_state(paths["partial"], config)
@@ -185,8 +185,8 @@ def _write(config, grads, paths, networks_per_pass, elapsed, device):
                     title=f"{config.arch}: NADs ({config.method}, {config.networks} networks)")
     meta = {**config.identity(), "k": config.k, "settings": config.settings(),
             "evaluation_point": f"x0 ~ N(0, I) drawn with torch seed {config.seed}",
-            "network_seeds": "network i: torch.manual_seed(utils.nads.network_seed(seed, i)), "
-                             "default initialisation, eval mode",
+            "network_seeds": "network i: torch.manual_seed(utils.nad.estimation.network_seed("
+                             "seed, i)), default initialisation, eval mode",
             "pca": "centred (as sklearn.decomposition.PCA); eigenvals are singular values",
             "networks_per_pass": networks_per_pass, "batch_size": config.batch_size,
             "gradient_time_s": round(elapsed, 1), "device": str(device),
@@ -242,14 +242,14 @@ def _resume_state(partial, config):
     if not config.resume:
         held = f" ({sum(c.get('count', 0) for c in index['chunks'])} networks)" if index else ""
         raise UserError(f"{partial} holds the gradients of an interrupted run{held}; pass "
-                        f"--resume to continue it, or delete it to start again")
+                        f"`resume` to continue it, or delete it to start again")
     if index is None:
         print(f"discarding {partial}: its index is damaged; starting from the first network")
         shutil.rmtree(partial)
         return None
     if index["config"] != config.identity():
         raise UserError(f"{partial} holds the gradients of another computation; delete it or "
-                        f"rerun without --resume into another folder")
+                        f"rerun without `resume` into another folder")
     clean_temporary(partial)
     chunks, done = [], 0
     for k, entry in enumerate(index["chunks"]):
@@ -290,7 +290,7 @@ def _gradients(config, networks_per_pass, device, partial, start, done, elapsed)
     """(gradients [networks, 1024] float32 on rank 0, None elsewhere; seconds spent computing
     them, this run and the resumed ones together). ``start``: rank 0's resume state or None;
     ``done``, ``elapsed``: of it, on every rank. Appends to ``partial`` on rank 0 every
-    ``config.save_every_s`` seconds and on Ctrl-C (then raises utils.errors.Interrupted)."""
+    ``config.save_every_s`` seconds and on Ctrl-C (then raises utils.common.errors.Interrupted)."""
     saved = done  # networks whose gradients are in the resume folder
     grads = None
     if distributed.is_main():

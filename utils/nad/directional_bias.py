@@ -5,7 +5,7 @@ Training is the paper's: 20 epochs of SGD, learning rate 0.5 decaying linearly t
 every batch), momentum 0, weight decay 0, batch 128, gradient-norm clipping 0.5; the networks
 have two outputs trained with cross-entropy (as the original code), on 10,000 samples of D(v),
 tested on 10,000 others. A sweep trains ``group`` directions at once in one grouped network
-(:func:`utils.stacked_training.train_stacked`, the same networks as one at a time up to float
+(:func:`utils.nad.grouped_training.train_stacked`, the same networks as one at a time up to float
 rounding), on a CPU one group per torch thread side by side, and writes one CSV row per
 direction as soon as its round is done (atomically), so an interrupted sweep resumes at the
 first missing direction and a direction already in the CSV is never trained again.
@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from models import NAD_ARCHITECTURES, build_nad_model
+from models import build_nad_model
 
 from ..common.errors import UserError
 from ..common.provenance import git_commit, versions
@@ -36,11 +36,12 @@ from ..common.io import save_json, save_text
 from .linear_data import (PHASES, canonical_frequency, fourier_direction, has_direction,
                           linear_datasets, nad_direction)
 from .plots import save_fourier_heatmap, save_nad_curve
-from .grouped_training import default_workers, train_in_groups
-from ..common.training import TrainConfig, evaluate, train
+from .estimation import check_architecture
+from .grouped_training import train_in_groups
+from ..common.training import TrainConfig, default_workers, evaluate, train
 
-# directions in one grouped network (utils.stacked_training; on a CPU, LeNet is fastest in groups
-# of 2 with one group per thread: benchmarks/directional_bias.py); DenseNet121 cannot be grouped
+# directions in one grouped network (utils.nad.grouped_training; on a CPU, LeNet is fastest in
+# groups of 2 with one group per thread: docs/performance.md); DenseNet121 cannot be grouped
 GROUP_SIZE = {"LogReg": 32, "LeNet": 2, "VGG11": 2, "ResNet18": 2, "DenseNet121": 1}
 
 
@@ -59,19 +60,16 @@ class LinearSetup:
                            weight_decay=0.0, grad_clip=0.5, schedule="linear", seed=self.seed)
 
 
-def _check_arch(arch):
-    if arch not in NAD_ARCHITECTURES:
-        raise UserError(f"architecture {arch} is not available; choose one of "
-                        f"{', '.join(NAD_ARCHITECTURES)}")
-
-
-def _fresh_network(arch, v, seed):
+def fresh_network(arch, v, seed):
+    """A freshly initialised ``arch`` with two outputs for directions like ``v`` [C, H, W],
+    drawn from ``seed`` (torch's global generator is left as it was)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return build_nad_model(arch, num_channels=v.shape[0], num_classes=2)
 
 
-def _result(model, trainset, testset, device, seconds):
+def accuracies(model, trainset, testset, device, seconds):
+    """The result of a training on D(v): test and train accuracy (fractions), ``seconds``."""
     return {"test_accuracy": evaluate(model, testset, device),
             "train_accuracy": evaluate(model, trainset, device), "seconds": round(seconds, 2)}
 
@@ -80,18 +78,18 @@ def train_on_direction(arch, v, setup, device):
     """Train a fresh ``arch`` (two outputs, seeded by setup.seed) on D(v), v [1, 32, 32] of
     unit norm, on its own. Returns {'test_accuracy', 'train_accuracy', 'seconds'} (fractions,
     seconds)."""
-    _check_arch(arch)
+    check_architecture(arch)
     start = time.perf_counter()
     trainset, testset = linear_datasets(v, setup.n_train, setup.n_test, setup.sigma, setup.eps,
                                         setup.seed)
-    model = train(_fresh_network(arch, v, setup.seed), trainset, setup.train_config(), device)
-    return _result(model, trainset, testset, device, time.perf_counter() - start)
+    model = train(fresh_network(arch, v, setup.seed), trainset, setup.train_config(), device)
+    return accuracies(model, trainset, testset, device, time.perf_counter() - start)
 
 
 def single_direction(arch, v, name, setup, device, out_dir, nads_name=None):
     """:func:`train_on_direction` of one direction ``v`` named ``name`` (e.g. 'nad_3'),
     written to ``out_dir``/single_<name>.json. A finished run there with other settings is
-    not replaced (utils.run_folder.refuse_other_settings). Returns (result, path)."""
+    not replaced (utils.common.run_folder.refuse_other_settings). Returns (result, path)."""
     path = Path(out_dir) / f"single_{name}.json"
     settings = {"arch": arch, "direction": name, "nads": nads_name, "setup": asdict(setup)}
     refuse_other_settings(out_dir, path.name, settings)
@@ -119,22 +117,22 @@ def _grouping(arch, device, group=None, workers=None):
 
 def train_on_directions(arch, directions, setup, device, group=None, workers=None):
     """:func:`train_on_direction` for every v of ``directions``, ``group`` at a time in one
-    grouped network (default GROUP_SIZE[arch]; utils.stacked_training), ``workers`` groups
+    grouped network (default GROUP_SIZE[arch]; utils.nad.grouped_training), ``workers`` groups
     side by side on a CPU (default: one per torch thread): the same networks up to float
     rounding. Returns the results in order; 'seconds' is the time shared equally."""
-    _check_arch(arch)
+    check_architecture(arch)
     group, workers = _grouping(arch, device, group, workers)
     if len(directions) == 1 or group == 1:
         return [train_on_direction(arch, v, setup, device) for v in directions]
     start = time.perf_counter()
     splits = [linear_datasets(v, setup.n_train, setup.n_test, setup.sigma, setup.eps,
                               setup.seed) for v in directions]
-    models = [_fresh_network(arch, v, setup.seed) for v in directions]
+    models = [fresh_network(arch, v, setup.seed) for v in directions]
     train_in_groups(models, [tr for tr, _ in splits], setup.train_config(),
                     [setup.seed] * len(models), device, group, workers,
                     desc=f"{arch} x {group}")
     share = (time.perf_counter() - start) / len(models)
-    return [_result(m, tr, te, device, share) for m, (tr, te) in zip(models, splits)]
+    return [accuracies(m, tr, te, device, share) for m, (tr, te) in zip(models, splits)]
 
 
 def _valid_row(row, key_columns):
@@ -192,10 +190,10 @@ def _check_settings(path, settings):
         except (OSError, ValueError):
             raise UserError(f"the sweep's settings file {path} is damaged, so the results beside "
                             f"it cannot be checked; delete {Path(path).parent} to start the "
-                            f"sweep again, or write to another --results-dir") from None
+                            f"sweep again, or write to another `results_dir`") from None
         if not isinstance(old, dict) or old.get("settings") != settings:
             raise UserError(f"{Path(path).parent} holds a sweep made with other settings "
-                            f"({path}); delete that folder or pass another --results-dir")
+                            f"({path}); delete that folder or pass another `results_dir`")
         return
     save_json(path, {"settings": settings, "versions": versions(), "git_commit": git_commit()})
 
@@ -232,20 +230,21 @@ def fourier_lattice(step=2):
     return list(range(-16, 16, step))
 
 
-def fourier_sweep(arch, step, setup, device, out_dir, phase="cos", group=None, figure=True):
-    """Accuracy on D(v) for the Fourier directions of the lattice ``fourier_lattice(step)``
+def fourier_sweep(arch, grid_step, setup, device, out_dir, phase="cos", group=None,
+                  figure=True):
+    """Accuracy on D(v) for the Fourier directions of the lattice ``fourier_lattice(grid_step)``
     squared (``phase``: cos, the website's, or sin, the released example's); each distinct
     direction is trained once, sines that vanish are left out (NaN). Keeps every direction in
     ``out_dir``/fourier_directions.csv and writes the lattice's cells to
     fourier_grid_<phase>.csv (x, y: indices in the lattice, the website's for step 2; x the
     vertical frequency k1) and, with ``figure``, .png. Returns (freqs, accuracy [n, n] as
     fractions)."""
-    freqs = fourier_lattice(step)
+    freqs = fourier_lattice(grid_step)
     keys = list(dict.fromkeys((phase, *canonical_frequency(a, b)) for a in freqs for b in freqs
                               if has_direction(a, b, phase=phase)))
     if not keys:
         raise UserError(f"the lattice {freqs} holds no {phase} direction (every sine on it is "
-                        f"zero everywhere); use a smaller --grid-step or --phase cos")
+                        f"zero everywhere); use a smaller `grid_step` or `phase` cos")
     cells = [(key, lambda key=key: fourier_direction(*key[1:], phase=phase)) for key in keys]
     out_dir = Path(out_dir)
     # the settings leave out the lattice: a finer one reuses the directions of a coarser one

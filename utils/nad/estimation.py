@@ -31,7 +31,18 @@ import numpy as np
 import torch
 from torch.func import functional_call, grad, stack_module_state, vmap
 
+from models import NAD_ARCHITECTURES
+
+from ..common.errors import UserError
+
 METHODS = ("fd", "autograd")
+
+
+def check_architecture(arch):
+    """A UserError unless ``arch`` is a NAD architecture (a key of models.NAD_ARCHITECTURES)."""
+    if arch not in NAD_ARCHITECTURES:
+        raise UserError(f"architecture {arch} is not available; choose one of "
+                        f"{', '.join(NAD_ARCHITECTURES)}")
 
 
 def evaluation_point(seed, shape=(1, 32, 32)):
@@ -121,8 +132,8 @@ class NetworkSampler:
     """Draws the networks of ``build_networks(build, seed, start, count)`` as a ``Stacked``
     with the same parameters, written straight into the stacked tensors.
 
-    Building a module costs several times more than computing its gradient (about 1 ms for
-    LeNet against 0.15 ms vectorised), so when the initialisation is a sequence of uniform
+    Building a module costs several times more than computing its gradient (for LeNet;
+    docs/performance.md), so when the initialisation is a sequence of uniform
     draws it is replayed for every network, with that network's seed, into its slice of the
     stack, by as many threads as torch uses. The first network of every call is also built
     the slow way and compared; any difference (an architecture with another initialisation,

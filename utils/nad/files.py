@@ -30,7 +30,8 @@ def read_nads(path, size=NAD_SIZE):
     path = Path(path)
     recompute = "compute NADs with 'python -m scripts.nad_computation --arch ARCH'"
     if path.is_dir():
-        raise UserError(f"the NAD file {path} is a folder; give the <Arch>_NADs.npy file inside it")
+        raise UserError(f"the NAD file {path} is a folder; give the <Arch>_NADs.npy file inside "
+                        f"it")
     if not path.is_file():
         raise UserError(f"the NAD file {path} does not exist; {recompute}, or give the path of "
                         f"an existing <Arch>_NADs.npy")

@@ -1,17 +1,17 @@
 """Many small networks of one architecture trained at once, each as
-:func:`utils.training.train` trains it alone.
+:func:`utils.common.training.train` trains it alone.
 
-The M networks become one *grouped* network (:func:`group`): every convolution is one
-convolution with M groups, every linear layer one batched matrix product, every batch norm one
-batch norm over M times the channels, so that network m owns channels ``m*C .. (m+1)*C - 1`` of
-every activation and never sees the others'. Network m's batch is fed in its channels
-(``[B, M*C, H, W]``; channels-last for convolutional networks: oneDNN's grouped convolutions
-are 2-3x faster in that layout on a CPU), the loss is the sum of the M networks' mean cross-entropies, so one backward
-pass gives each network the gradient of its own batch; each gradient is clipped by its own
-norm, and SGD on the grouped tensors (elementwise) moves every network as its own optimiser
-would. Network m sees its own dataset in its own order (the one ``train`` draws from its seed);
-what the networks share is the number of steps, so their datasets have one size and they
-follow one :class:`~utils.training.TrainConfig` up to the seed.
+The M networks become one *grouped* network (:func:`group`): every convolution is one convolution
+with M groups, every linear layer one batched matrix product, every batch norm one batch norm over
+M times the channels, so that network m owns channels ``m*C .. (m+1)*C - 1`` of every activation
+and never sees the others'. Network m's batch is fed in its channels (``[B, M*C, H, W]``;
+channels-last for convolutional networks: oneDNN's grouped convolutions are faster in that layout
+on a CPU), the loss is the sum of the M networks' mean cross-entropies, so one backward pass gives
+each network the gradient of its own batch; each gradient is clipped by its own norm, and SGD on
+the grouped tensors (elementwise) moves every network as its own optimiser would. Network m sees
+its own dataset in its own order (the one ``train`` draws from its seed); what the networks share
+is the number of steps, so their datasets have one size and they follow one
+:class:`~utils.common.training.TrainConfig` up to the seed.
 
 Why: one step of a LeNet or a logistic regression on 128 images of 32x32 is too small to keep
 a CPU's cores (let alone a GPU) busy; M networks in one step are large operations
@@ -129,7 +129,7 @@ def ungroup(grouped, models):
 
 
 def _order(n, seed, epoch):
-    """The sample order of ``epoch`` that ``utils.training.train`` draws for ``seed``."""
+    """The sample order of ``epoch`` that ``utils.common.training.train`` draws for ``seed``."""
     sampler = EpochShuffle(range(n), num_replicas=1, rank=0, seed=seed * 100003)
     sampler.set_epoch(epoch)
     return torch.tensor(list(sampler))
@@ -147,8 +147,8 @@ def _clip_(params, m, max_norm):
 def train_stacked(models, datasets, config, seeds, device, desc="networks"):
     """Train ``models`` (M networks of one architecture) in place, network m on ``datasets[m]``
     (TensorDatasets of images [N, C, H, W] and class indices [N], one N for all) in the order
-    ``utils.training.train`` draws for ``seeds[m]``, with ``config`` (a TrainConfig whose own
-    seed is not used): what ``train(models[m], datasets[m], replace(config, seed=seeds[m]))``
+    ``utils.common.training.train`` draws for ``seeds[m]``, with ``config`` (a TrainConfig whose
+    own seed is not used): what ``train(models[m], datasets[m], replace(config, seed=seeds[m]))``
     gives, up to float rounding. Returns the models, in eval mode."""
     if not models or len(models) != len(datasets) or len(models) != len(seeds):
         raise ValueError("give one dataset and one seed per model")
@@ -187,12 +187,6 @@ def train_stacked(models, datasets, config, seeds, device, desc="networks"):
             opt.step()
     ungroup(net.cpu(), models)
     return [model.eval() for model in models]
-
-
-def default_workers(device):
-    """Groups trained side by side: one per torch thread on a CPU (a grouped LeNet step is
-    still too small to keep two threads busy), else 1."""
-    return torch.get_num_threads() if torch.device(device).type == "cpu" else 1
 
 
 def train_in_groups(models, datasets, config, seeds, device, group, workers=1, desc="networks"):

@@ -40,7 +40,7 @@ def fourier_direction(k1, k2, shape=(1, 32, 32), phase="cos"):
     img = wave(2 * math.pi * (k1 * m / h + k2 * n / w)).expand(shape)
     if img.norm() < 1e-6:
         raise UserError(f"the sine of frequency ({k1}, {k2}) is zero everywhere on a {h}x{w} "
-                        f"image; choose another frequency or --phase cos")
+                        f"image; choose another frequency or `phase` cos")
     return (img / img.norm()).float()
 
 
@@ -59,7 +59,7 @@ def canonical_frequency(k1, k2, shape=(1, 32, 32)):
 
 def load_nads(path):
     """NADs [k, 1024] (float32, one per row) from a ``<Arch>_NADs.npy`` file, validated
-    (utils.nad_files.read_nads: a UserError for a missing, damaged or inconsistent file)."""
+    (utils.nad.files.read_nads: a UserError for a missing, damaged or inconsistent file)."""
     return read_nads(path)
 
 
@@ -96,7 +96,7 @@ def sample_linear(v, n, sigma=3.0, eps=1.0, seed=0):
     x = x.view(n, *v.shape).float()
     if not x.isfinite().all():
         raise UserError(f"samples of D(v) with sigma {sigma:g} and eps {eps:g} overflow float32; "
-                        f"use a smaller sigma or eps (the paper's are 3 and 1)")
+                        f"use a smaller `sigma` or `eps` (the paper's are 3 and 1)")
     return x, y
 
 

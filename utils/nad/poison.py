@@ -19,7 +19,8 @@ def class_carriers(nads, nad_index=0, num_classes=10, shape=(3, 32, 32)):
     needed = nad_index + (num_classes - 1) // (2 * channels)
     if nads.shape[1] != h * w or needed >= len(nads):
         raise ValueError(f"poisoning {num_classes} classes of {shape} images needs NADs "
-                         f"{nad_index}..{needed} of size {h * w}; got an array {tuple(nads.shape)}")
+                         f"{nad_index}..{needed} of size {h * w}; got an array "
+                         f"{tuple(nads.shape)}")
     carriers = torch.zeros(num_classes, channels, h, w, dtype=torch.float64)
     for t in range(num_classes):
         v = nads[nad_index + t // (2 * channels)]

@@ -35,6 +35,23 @@ def read_published():
     return {"grid": grid, "nads": nads, "singular_values": singular}
 
 
+# bands of NAD indices where the website's LeNet curve falls from 100 % towards 50 %
+NAD_BANDS = ((0, 20), (21, 100), (101, 300), (301, 1022))
+
+
+def band_summary(indices, accuracy, published, bands=NAD_BANDS):
+    """One line per band of NAD indices: the mean of ``accuracy`` (in %, at ``indices``) and of
+    the published curve (in %, indexed by NAD index) at the same indices."""
+    lines = []
+    for first, last in bands:
+        pick = [k for k, i in enumerate(indices) if first <= i <= last]
+        ours = np.mean([accuracy[k] for k in pick])
+        theirs = np.mean([published[indices[k]] for k in pick])
+        lines.append(f"i = {first}..{last} ({len(pick)} indices): ours mean {ours:.2f}%, "
+                     f"published mean at the same indices {theirs:.2f}%")
+    return lines
+
+
 def grid_summary(accuracy):
     """One line of summary statistics of an accuracy grid in % (NaN cells left out)."""
     a = np.asarray(accuracy, dtype=float)

@@ -9,7 +9,7 @@ from PIL import Image
 from scripts import make_figures as script
 from utils.common.cli import run
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def make_figures(monkeypatch, *argv):

@@ -1,4 +1,4 @@
-"""Damaged input files, senseless values and misleading words (issue #22: findings 4, 7, 8):
+"""Damaged input files, senseless values and misleading words:
 every one is refused before any work in one sentence (exit 2), or said as it is."""
 import argparse
 import pickle
@@ -59,7 +59,7 @@ KINDS = ["truncated", "empty", "random", "objects", "npz", "shape", "nan"]
 @pytest.mark.parametrize("kind", KINDS)
 def test_damaged_nad_files_are_refused_in_one_sentence(tmp_path, monkeypatch, capsys, no_work,
                                                        kind):
-    """Finding 4: truncated, empty, random, object-array and .npz files (and arrays of the
+    """truncated, empty, random, object-array and .npz files (and arrays of the
     wrong shape or with NaN) given to directional_bias --nads or nad_overlap."""
     bad = damaged_nad_file(tmp_path, kind)
     results = tmp_path / "results"
@@ -82,7 +82,7 @@ def test_nads_that_disagree_with_their_json_are_refused(tmp_path):
 
 
 def test_a_damaged_training_state_is_refused(tmp_path, monkeypatch, capsys):
-    """Finding 4: a damaged train_state.pt with --train --resume."""
+    """a damaged train_state.pt with --train --resume."""
     import utils.common.training
 
     def no_training(*a, **k):
@@ -101,7 +101,7 @@ def test_a_damaged_training_state_is_refused(tmp_path, monkeypatch, capsys):
 
 
 def test_a_cifar_batch_of_the_wrong_type_is_refused(tmp_path, monkeypatch, capsys):
-    """Finding 4: a CIFAR-10 batch file that unpickles to something else than a batch."""
+    """a CIFAR-10 batch file that unpickles to something else than a batch."""
     write_cifar10(tmp_path, per_batch=2, n_test=2)
     batch = tmp_path / "cifar-10-batches-py" / "data_batch_1"
     with open(batch, "wb") as f:
@@ -134,7 +134,7 @@ def test_a_cifar_batch_of_the_wrong_type_is_refused(tmp_path, monkeypatch, capsy
 ])
 def test_senseless_values_are_refused_before_the_work(tmp_path, monkeypatch, capsys, no_work,
                                                       script, argv, message):
-    """Finding 7: --device tpu|mps (a traceback), nad_overlap --k 0 ('overlap nan'), --k -3 (a
+    """--device tpu|mps (a traceback), nad_overlap --k 0 ('overlap nan'), --k -3 (a
     number), --k x (a traceback), --step nan (NaN NADs written), --sigma nan and --eps -1
     (accepted), --nad-indices 5-2 (a traceback), --seed -1 (a traceback)."""
     monkeypatch.chdir(tmp_path)  # whatever they would write lands here
@@ -146,7 +146,7 @@ def test_senseless_values_are_refused_before_the_work(tmp_path, monkeypatch, cap
 
 
 def test_checkpoint_words(tmp_path, monkeypatch, capsys):
-    """Finding 8: a folder given as --checkpoint is called a folder (it was 'does not exist'),
+    """a folder given as --checkpoint is called a folder (it was 'does not exist'),
     and a malicious checkpoint is refused as unsafe (it was 'damaged'), without running it."""
     import os
     argv = TINY + ["--results-dir", str(tmp_path / "results"), "--checkpoint"]
@@ -169,7 +169,7 @@ def test_checkpoint_words(tmp_path, monkeypatch, capsys):
 
 
 def test_nad_overlap_words(tmp_path, monkeypatch, capsys):
-    """Finding 8: a missing file does not suggest --nads (nad_overlap has none), and the
+    """a missing file does not suggest --nads (nad_overlap has none), and the
     default sizes on a 10-NAD file print what fits (it printed two lines, then exit 2)."""
     nads = ten_nads(tmp_path / "ten_NADs.npy")
     assert run_script("nad_overlap", [str(nads), str(tmp_path / "none.npy")], monkeypatch) == 2
@@ -182,7 +182,7 @@ def test_nad_overlap_words(tmp_path, monkeypatch, capsys):
 
 
 def test_cifar_and_imagenet_scripts_offer_no_sample(monkeypatch, capsys):
-    """Finding 8: --data sample is not offered where there is no bundled sample, and the
+    """--data sample is not offered where there is no bundled sample, and the
     ImageNet scripts' --seed help does not mention training."""
     assert run_script("margin_cifar10", ["--data", "sample"], monkeypatch) == 2
     assert "invalid choice: 'sample'" in one_error_line(capsys)
@@ -226,7 +226,7 @@ def written_forms(value):
 
 @pytest.mark.parametrize("script", SCRIPTS)
 def test_help_texts_state_the_defaults_the_code_uses(script, monkeypatch):
-    """Finding 8: every help text that names a default names the one the option has; help that
+    """every help text that names a default names the one the option has; help that
     promises a value computed elsewhere (--networks-per-pass) states the code's value."""
     for action in parser_of(script, monkeypatch)._actions:
         text = action.help or ""

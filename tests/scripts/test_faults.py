@@ -66,7 +66,8 @@ def test_a_diverging_training_stops_and_saves_nothing_of_it(tmp_path, monkeypatc
 
 
 @pytest.mark.parametrize("argv,message", [
-    (["--sigma", "1e308"], "samples of D(v) with sigma 1e+308 and eps 1 overflow float32"),
+    (["--sigma", "1e308"], "samples of D(v) with sigma 1e+308 and eps 1 overflow float32; use a "
+                           "smaller --sigma or --eps"),
     (["--eps", "1e308"], "samples of D(v) with sigma 3 and eps 1e+308 overflow float32"),
     (["--train-samples", "10000000000"], "samples of D(v) need"),
 ])

@@ -40,8 +40,8 @@ def test_pgd_never_leaves_the_ball_or_the_box(projection):
         x = transform.forward(pixels)
         y = torch.randint(0, 10, (16,), generator=gen)
         eps = 2.0
-        adv = pgd_l2(model, x, y, eps, steps=5, step_size=1.5, transform=transform,
-                     random_start=True, projection=projection, generator=gen).adversarial
+        attack = L2PGD(eps, steps=5, step_size=1.5, transform=transform, projection=projection)
+        adv = pgd_l2(model, x, y, attack, generator=gen).adversarial
         norms = sample_norms(adv - x)
         assert norms.max() <= eps * (1 + 1e-5)
         assert norms.min() > 0.5 * eps  # it did move, so the bounds are not trivially met
@@ -57,7 +57,7 @@ def test_dykstra_and_plain_pgd_agree_with_the_identity_when_the_box_cannot_bind(
     model = LeNet().double().eval()
     x = 0.3 + 0.4 * torch.rand(8, 1, 28, 28, generator=gen, dtype=torch.float64)
     y = torch.randint(0, 10, (8,), generator=gen)
-    runs = [pgd_l2(model, x, y, 0.25, 6, 0.1, IDENTITY, random_start=True, projection=p,
+    runs = [pgd_l2(model, x, y, L2PGD(0.25, 6, 0.1, IDENTITY, projection=p),
                    generator=torch.Generator().manual_seed(5)).adversarial
             for p in ("dykstra", "plain")]
     torch.testing.assert_close(runs[0], runs[1], atol=1e-9, rtol=0)
@@ -74,7 +74,7 @@ def test_pgd_finds_the_optimal_perturbation_of_a_linear_classifier():
     y = torch.randint(0, 2, (10,), generator=gen)
     direction = w[1 - y] - w[y]
     expected = x + 0.1 * (direction / direction.norm(dim=1, keepdim=True)).view(x.shape)
-    res = pgd_l2(model, x, y, 0.1, steps=3, step_size=0.1)
+    res = pgd_l2(model, x, y, L2PGD(0.1, steps=3, step_size=0.1, random_start=False))
     torch.testing.assert_close(res.adversarial, expected, atol=1e-9, rtol=0)
 
 
@@ -91,8 +91,8 @@ def test_pgd_accuracy_of_a_linear_classifier_matches_its_margins():
     idx = torch.arange(300)
     distance = (f[idx, y] - f[idx, 1 - y]) / (w[y] - w[1 - y]).norm(dim=1)
     eps = 0.05
-    res = pgd_accuracy(model, TensorDataset(x, y), eps, steps=4, step_size=0.03, restarts=1,
-                       batch_size=128)
+    res = pgd_accuracy(model, TensorDataset(x, y), L2PGD(eps, steps=4, step_size=0.03),
+                       restarts=1, batch_size=128)
     assert res.clean == pytest.approx(float((distance > 0).double().mean()))
     assert res.pgd == pytest.approx(float((distance > eps).double().mean()))
     assert 0 < res.pgd < res.clean
@@ -128,13 +128,14 @@ def test_early_stop_freezes_a_sample_at_its_first_misclassified_iterate():
     w = model[1].weight.detach()
     idx = torch.arange(200)
     distance = (f[idx, y] - f[idx, 1 - y]) / (w[y] - w[1 - y]).norm(dim=1)
-    res = pgd_l2(model, x, y, 0.1, steps=10, step_size=0.01, early_stop=True)
+    fixed = L2PGD(0.1, steps=10, step_size=0.01, random_start=False)
+    res = pgd_l2(model, x, y, fixed, early_stop=True)
     steps_needed = torch.ceil(distance / 0.01)
     crossed = steps_needed <= 10
     assert crossed.any() and (~crossed).any()
     assert torch.equal(res.fooled, crossed)
     torch.testing.assert_close(sample_norms(res.adversarial - x)[crossed],
                                0.01 * steps_needed[crossed], atol=1e-9, rtol=0)
-    plain = pgd_l2(model, x, y, 0.1, steps=10, step_size=0.01)
+    plain = pgd_l2(model, x, y, fixed)
     torch.testing.assert_close(sample_norms(plain.adversarial - x),
                                torch.full((200,), 0.1, dtype=torch.float64), atol=1e-9, rtol=0)

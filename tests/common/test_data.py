@@ -29,7 +29,7 @@ def test_flipped_variant_and_auto_fallback(tmp_path, capsys):
 
 
 def test_full_mnist_missing_is_a_user_error(tmp_path):
-    with pytest.raises(UserError, match="--download"):
+    with pytest.raises(UserError, match="`download`"):
         load_mnist("full", data_dir=tmp_path)
     assert not any(tmp_path.iterdir())  # no download was attempted
 
@@ -50,7 +50,8 @@ def test_full_mnist_from_torchvision_files(tmp_path):
             f.write(struct.pack(">II", 2049, n) + labels.tobytes())
         (raw / f"{prefix}-images-idx3-ubyte").write_bytes(
             struct.pack(">IIII", 2051, n, 28, 28) + imgs.tobytes())
-        (raw / f"{prefix}-labels-idx1-ubyte").write_bytes(struct.pack(">II", 2049, n) + labels.tobytes())
+        (raw / f"{prefix}-labels-idx1-ubyte").write_bytes(struct.pack(">II", 2049, n)
+                                                          + labels.tobytes())
         if prefix == "t10k":
             test_imgs, test_labels = imgs, labels
     data = load_mnist("auto", data_dir=tmp_path)

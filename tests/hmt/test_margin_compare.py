@@ -10,7 +10,8 @@ import utils.hmt.margins as margins
 from models import LeNet, TransformLayer, build_model, normalized
 from utils.common.errors import UserError
 from utils.hmt.margin_compare import compare_margins, ratio_interval
-from utils.hmt.margins import default_workers, margin_distribution
+from utils.common.training import default_workers
+from utils.hmt.margins import margin_distribution
 from utils.hmt.subspaces import diagonal_blocks
 
 
@@ -132,6 +133,7 @@ def test_workers_measure_subspaces_side_by_side_and_agree_with_one(tmp_path, mon
 
 
 def test_default_workers():
-    assert default_workers(build_model("MNIST", "LeNet"), "cpu") == torch.get_num_threads()
-    assert default_workers(build_model("MNIST", "LeNet"), "cuda") == 1
-    assert default_workers(build_model("MNIST", "ResNet18"), "cpu") == 1
+    assert default_workers("cpu", build_model("MNIST", "LeNet")) == torch.get_num_threads()
+    assert default_workers("cuda", build_model("MNIST", "LeNet")) == 1
+    assert default_workers("cpu", build_model("MNIST", "ResNet18")) == 1
+    assert default_workers("cpu") == torch.get_num_threads()

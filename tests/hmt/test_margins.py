@@ -1,4 +1,4 @@
-"""utils/margins.py: a margin run's folder after faults (a damaged partial result, a rerun with
+"""utils/hmt/margins.py: a margin run's folder after faults (a damaged partial result, a rerun with
 other settings)."""
 import numpy as np
 import pytest

@@ -1,4 +1,4 @@
-"""Runs under torchrun (issue #7): 2 CPU processes with the gloo backend against the
+"""Runs under torchrun: 2 CPU processes with the gloo backend against the
 single-process runs, resume across numbers of processes, and ImageNet training end to end."""
 import json
 import os
@@ -27,7 +27,7 @@ from utils.nad.estimation import evaluation_point, iter_gradients
 from utils.common.run_folder import check_unit
 from utils.common.training import EpochShuffle, train
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 MARGINS = SMALL[:1] + ["5"] + SMALL[2:]  # 5 samples: shards of 3 and 2
 
 

@@ -93,7 +93,7 @@ def test_stem_jacobian_refuses_a_stem_behind_a_nonlinearity():
 
 
 def test_a_shared_first_step_gives_the_same_result():
-    """The first step computed once and passed to every subspace (as utils/margins.py does)
+    """The first step computed once and passed to every subspace (as utils/hmt/margins.py does)
     equals DeepFool computing it itself, with and without a stem."""
     net = _model(5)
     model = torch.nn.Sequential(TransformLayer([0.1307], [0.3081]).double(), net).eval()

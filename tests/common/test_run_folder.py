@@ -40,7 +40,7 @@ def hold_in_another_process(folder):
 
 
 def test_a_second_run_into_a_busy_folder_stops_at_once_naming_the_other(tmp_path):
-    """Finding 1: a margin run into a folder that another process holds stops before any work
+    """a margin run into a folder that another process holds stops before any work
     with one sentence naming the folder and the holder's pid, and leaves the folder alone; once
     the holder is gone (killed: the system releases its lock) the folder is free."""
     out_dir = tmp_path / "margin_MNIST" / "LeNet"
@@ -161,7 +161,7 @@ def test_a_read_only_output_folder_is_one_sentence(tmp_path):
 ])
 def test_unwritable_output_is_refused_before_the_work(tmp_path, monkeypatch, capsys, script,
                                                       argv):
-    """Finding 3: an output folder that cannot be written stops the run before any training,
+    """an output folder that cannot be written stops the run before any training,
     DeepFool or gradient, in one sentence (it used to be a traceback at the end)."""
     import utils.nad.directional_bias
     import utils.nad.computation
@@ -188,7 +188,7 @@ def _margins(folder, seed, images):
 
 
 def test_a_folder_mixing_two_runs_is_refused_by_its_readers(tmp_path):
-    """Finding 6: margins.npy of one run beside run.json of another (what a kill between the
+    """margins.npy of one run beside run.json of another (what a kill between the
     final writes used to leave) is refused by compare_margins; so is a run.json without the
     hashes of its files (written before they were recorded)."""
     images = torch.rand(4, 1, 8, 8, dtype=torch.float64)
@@ -210,7 +210,7 @@ def test_a_folder_mixing_two_runs_is_refused_by_its_readers(tmp_path):
 
 
 def test_a_run_stopped_while_writing_its_results_leaves_the_previous_ones(tmp_path, monkeypatch):
-    """Finding 6: the final files are written under temporary names first; a run that dies
+    """the final files are written under temporary names first; a run that dies
     while writing them (here: in the plot) leaves the previous run's files as they were, and
     no temporary file."""
     images = torch.rand(4, 1, 8, 8, dtype=torch.float64)
@@ -227,7 +227,7 @@ def test_a_run_stopped_while_writing_its_results_leaves_the_previous_ones(tmp_pa
 
 
 def test_temporary_files_of_a_dead_run_are_removed_by_the_next(tmp_path, capsys):
-    """Finding 6: a kill inside a write leaves .NAME.XXXX.tmp; the next run into the folder
+    """a kill inside a write leaves .NAME.XXXX.tmp; the next run into the folder
     removes it (and its own partial folder's)."""
     images = torch.rand(4, 1, 8, 8, dtype=torch.float64)
     (tmp_path / "partial").mkdir()

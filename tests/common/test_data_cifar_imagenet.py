@@ -74,7 +74,7 @@ def test_chunked_processing_equals_processing_at_once():
 
 
 def test_missing_cifar10_says_how_to_get_it(tmp_path):
-    with pytest.raises(UserError, match="--download"):
+    with pytest.raises(UserError, match="`download`"):
         load_cifar10("auto", tmp_path / "nothing")
     with pytest.raises(UserError, match="no bundled CIFAR-10 sample"):
         load_cifar10("sample", tmp_path)
@@ -121,7 +121,7 @@ def test_flipped_imagenet_is_flipped_on_the_fly(imagenet):
 
 
 def test_missing_imagenet_says_where_to_put_it(tmp_path):
-    with pytest.raises(UserError, match="--val-dir"):
+    with pytest.raises(UserError, match="`val_dir`"):
         load_imagenet("auto", tmp_path)
     (tmp_path / "val" / "empty_class").mkdir(parents=True)
     with pytest.raises(UserError, match="ImageFolder"):
@@ -157,7 +157,7 @@ class _Payload:
 
 @pytest.mark.parametrize("hidden", ["data", "labels", "object array"])
 def test_a_crafted_cifar10_batch_is_refused_without_running_its_code(tmp_path, hidden):
-    """Issue #22, finding 9: torchvision's reader unpickles the batch files with pickle, so a
+    """torchvision's reader unpickles the batch files with pickle, so a
     crafted data_batch_1 ran its code; the reader now admits only plain data."""
     write_cifar10(tmp_path, per_batch=1, n_test=1)
     marker = tmp_path / "code_ran"

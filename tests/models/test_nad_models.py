@@ -1,12 +1,8 @@
-import json
-from pathlib import Path
-
 import pytest
 import torch
 
 from models import NAD_ARCHITECTURES, LeNet, LogReg, VGG11_bn, build_nad_model
-
-COMPAT = json.loads((Path(__file__).parent / "data" / "checkpoint_compat.json").read_text())
+from tests.helpers import COMPAT
 
 
 @pytest.mark.parametrize("key,model", [

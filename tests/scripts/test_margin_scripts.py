@@ -1,4 +1,4 @@
-"""The MNIST margin scripts end to end, their resumability, and every bad input of issue #2."""
+"""The MNIST margin scripts end to end, their resumability, and their bad inputs."""
 import json
 import subprocess
 import sys

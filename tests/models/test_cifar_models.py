@@ -1,17 +1,15 @@
 """The CIFAR/NAD architectures load the authors' checkpoints unchanged (names and shapes from
 tests/data/checkpoint_compat.json) and give one logit per class."""
-import json
-from pathlib import Path
 
 import pytest
 import torch
 
 from models import ARCHITECTURES, VGG11_bn, DenseNet121, ResNet18, imagenet_resnet50
+from tests.helpers import COMPAT
 from utils.common.checkpoints import load_weights
 from utils.common.errors import UserError
 from utils.common.io import save_torch
 
-COMPAT = json.loads((Path(__file__).parent / "data" / "checkpoint_compat.json").read_text())
 
 # compat entry -> (constructor, input shape, number of outputs)
 MATCHED = {

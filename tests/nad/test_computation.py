@@ -1,4 +1,4 @@
-"""utils/nad_computation.py and scripts.nad_computation: the files, resuming after Ctrl-C or
+"""utils/nad/computation.py and scripts.nad_computation: the files, resuming after Ctrl-C or
 SIGTERM, damaged resume folders, degenerate steps, runs that cannot fit, and results that are
 never replaced by a run with other settings."""
 import json
@@ -184,9 +184,9 @@ def test_a_finished_run_with_other_settings_is_not_replaced(tmp_path, monkeypatc
 @pytest.mark.parametrize("argv,message", [
     (["--step", "1e-30"], "is below the torch.float32 resolution of x0"),
     (["--step", "1e-300"], "is below the torch.float32 resolution of x0"),
-    (["--step", "1e39"], "overflows the torch.float32 inputs x0 +- step; use a smaller step"),
+    (["--step", "1e39"], "overflows the torch.float32 inputs x0 +- step; use a smaller --step"),
     (["--networks", "10000000000"], "need 204,800.0 GB of memory"),
-    (["--networks", "10", "--k", "10"], "lower k or raise the number of networks"),
+    (["--networks", "10", "--k", "10"], "lower --k or raise --networks"),
 ])
 def test_settings_that_cannot_give_nads_are_refused_before_the_work(tmp_path, monkeypatch,
                                                                     capsys, argv, message):
@@ -198,7 +198,7 @@ def test_settings_that_cannot_give_nads_are_refused_before_the_work(tmp_path, mo
     line = one_error_line(capsys)
     assert message in line, line
     if "step" in argv[0] and "below" in message:
-        assert "use a larger step" in line
+        assert "use a larger --step" in line
     assert list(tmp_path.iterdir()) == []
 
 
@@ -206,8 +206,8 @@ def test_gradients_that_are_all_zero_or_not_finite_are_refused():
     """What the step checks cannot foresee: networks whose outputs do not change (all zero)
     or overflow (not finite) along x0 +- step."""
     config = NADConfig("LogReg", networks=4, k=2)
-    for grads, advice in ((np.zeros((4, 1024), np.float32), "use a larger step"),
-                          (np.full((4, 1024), np.inf, np.float32), "use a smaller step")):
+    for grads, advice in ((np.zeros((4, 1024), np.float32), "use a larger `step`"),
+                          (np.full((4, 1024), np.inf, np.float32), "use a smaller `step`")):
         with pytest.raises(UserError, match=advice):
             utils.nad.computation._check_gradients(grads, config)
 
