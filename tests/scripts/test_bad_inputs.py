@@ -18,18 +18,6 @@ from utils.nad.linear_data import load_nads
 from utils.nad.computation import NADConfig
 
 
-
-@pytest.fixture
-def no_work(monkeypatch):
-    """Training, DeepFool and NAD gradients fail the test if they start."""
-    def work(*a, **k):
-        raise AssertionError("the work started")
-    import utils.hmt.experiment
-    monkeypatch.setattr(utils.hmt.experiment, "margin_distribution", work)
-    monkeypatch.setattr(utils.nad.computation, "iter_gradients", work)
-    monkeypatch.setattr(utils.nad.directional_bias, "train", work)
-
-
 def damaged_nad_file(tmp_path, kind):
     good = ten_nads(tmp_path / "good.npy")
     path = tmp_path / f"{kind}.npy"
