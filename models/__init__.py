@@ -6,8 +6,9 @@
 import torch.nn as nn
 
 from .densenet import DenseNet121
-from .lenet import LeNet
+from .lenet import LeNet, LeNetNoPool
 from .logreg import LogReg
+from .mlp import MLP
 from .normalization import TransformLayer
 from .resnet import imagenet_resnet50, mnist_resnet18
 from .resnet_cifar import ResNet18
@@ -17,6 +18,7 @@ ARCHITECTURES = {
     "MNIST": {
         "LeNet": lambda: LeNet(num_channels=1, num_classes=10, padding=2),
         "ResNet18": lambda: mnist_resnet18(num_classes=10),
+        "MLP": lambda: MLP(28 * 28, 10),
     },
     "CIFAR10": {
         "ResNet18": ResNet18,
@@ -34,6 +36,7 @@ ARCHITECTURES = {
 NAD_ARCHITECTURES = {
     "LogReg": lambda num_channels=1, num_classes=1: LogReg(num_channels * 32 * 32, num_classes),
     "LeNet": lambda num_channels=1, num_classes=1: LeNet(num_channels, num_classes, padding=0),
+    "LeNetNoPool": lambda num_channels=1, num_classes=1: LeNetNoPool(num_channels, num_classes),
     "VGG11": lambda num_channels=1, num_classes=1: VGG11_bn(num_channels, num_classes),
     "ResNet18": lambda num_channels=1, num_classes=1: ResNet18(num_channels, num_classes),
     "DenseNet121": lambda num_channels=1, num_classes=1: DenseNet121(num_channels, num_classes),
@@ -76,7 +79,7 @@ def normalized(model, layer):
     return nn.Sequential(layer, model)
 
 
-__all__ = ["LeNet", "TransformLayer", "build_model", "normalized",
+__all__ = ["LeNet", "LeNetNoPool", "MLP", "TransformLayer", "build_model", "normalized",
            "mnist_resnet18", "imagenet_resnet50", "ARCHITECTURES",
            "ResNet18", "VGG", "VGG19", "VGG19_bn", "VGG11_bn", "DenseNet121",
            "LogReg", "NAD_ARCHITECTURES", "build_nad_model", "AFFINE_STEMS", "deepfool_stem"]

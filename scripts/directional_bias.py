@@ -7,13 +7,13 @@ already in its CSV is never trained again."""
 import argparse
 from pathlib import Path
 
-import numpy as np
 
 from models import NAD_ARCHITECTURES
 from utils.common.cli import (device_name, hold, int_list, path_name, positive_float, positive_int,
                               run, seed_number)
 from utils.nad.directional_bias import (NAD_SWEEP_FILES, LinearSetup, fourier_sweep,
                                         fourier_sweep_files, nad_sweep, single_direction)
+from utils.nad.published import grid_summary
 from utils.nad.linear_data import PHASES, fourier_direction, load_nads, nad_direction, nads_label
 from utils.common.run_folder import locked
 from utils.common.training import pick_device
@@ -45,6 +45,9 @@ def main():
                    help="directions in one grouped network in a sweep (default: 2 for LeNet, 32 "
                    "for LogReg; 1 trains one network at a time)")
     p.add_argument("--nads", type=path_name, help="NAD file (default: nads/<Arch>_NADs.npy)")
+    p.add_argument("--max-directions", type=positive_int,
+                   help="train at most this many directions of a sweep in this run (the rest "
+                        "by the same command later)")
     p.add_argument("--epochs", type=positive_int, default=20)
     p.add_argument("--train-samples", type=positive_int, default=10_000)
     p.add_argument("--test-samples", type=positive_int, default=10_000)
@@ -68,16 +71,13 @@ def main():
 
     if args.fourier_grid:
         freqs, acc = fourier_sweep(args.arch, args.grid_step, setup, device, out_dir,
-                                   args.phase, args.group)
-        cells = acc[np.isfinite(acc)]
-        print(f"{args.arch}: {cells.size} grid cells ({args.phase}), frequencies {freqs}; test "
-              f"accuracy min {100 * cells.min():.2f}% median {100 * np.median(cells):.2f}% "
-              f"max {100 * cells.max():.2f}%, {(cells <= 0.6).mean():.0%} of cells at most "
-              f"60%, {(cells >= 0.9).mean():.0%} at least 90%")
+                                   args.phase, args.group, limit=args.max_directions)
+        print(f"{args.arch}, {args.phase} grid over frequencies {freqs}: test accuracy "
+              f"{grid_summary(100 * acc)}")
         written = [out_dir / name for name in fourier_sweep_files(args.phase)]
     elif args.nad_indices is not None:
         acc = nad_sweep(args.arch, nads, nads_name, args.nad_indices, setup, device, out_dir,
-                        args.group)
+                        args.group, limit=args.max_directions)
         print(f"{args.arch} test accuracy on D(NAD_i):")
         print("  " + ", ".join(f"{i}: {100 * a:.2f}%" for i, a in zip(args.nad_indices, acc)))
         written = [out_dir / name for name in NAD_SWEEP_FILES]

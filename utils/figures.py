@@ -13,8 +13,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from .common.dct import cutoff_low, flip, high_pass, low_pass  # noqa: E402
-from .nad.plots import draw_nad  # noqa: E402
 from .hmt.plots import swarm_plot  # noqa: E402
+from .nad.plots import draw_nad  # noqa: E402
 
 DPI = 90
 MANIPULATIONS = ("original", "flip", "low_pass", "high_pass", "cutoff_low")

@@ -100,10 +100,13 @@ def test_networks_do_not_depend_on_grouping_nor_touch_the_global_rng():
     single = torch.cat([g for _, g in iter_gradients(build, 7, x0, "autograd", seed=4,
                                                       networks_per_pass=1)])
     assert torch.equal(torch.rand(3), before)
-    torch.testing.assert_close(grouped, single, rtol=1e-5, atol=1e-8)
+    # float32 gradients of one network computed alone or vmapped with others: the sums are
+    # ordered differently, so they agree to a few ulp of the largest entry
+    scale = single.abs().max().item()
+    torch.testing.assert_close(grouped, single, rtol=1e-5, atol=1e-5 * scale)
     tail = torch.cat([g for _, g in iter_gradients(build, 7, x0, "autograd", seed=4, start=5,
                                                     networks_per_pass=2)])
-    torch.testing.assert_close(tail, grouped[5:], rtol=1e-5, atol=1e-8)
+    torch.testing.assert_close(tail, grouped[5:], rtol=1e-5, atol=1e-5 * scale)
     assert network_seed(4, 0) != network_seed(4, 1) != network_seed(5, 1)
 
 

@@ -19,6 +19,7 @@ from .safe_pickle import UnsafePickle, load_plain
 ROOT = Path(__file__).resolve().parents[2]
 MNIST_SAMPLE = ROOT / "Datasets" / "mnist_sample" / "mnist_sample.npz"
 MNIST_MEAN, MNIST_STD = (0.1307,), (0.3081,)
+MNIST_LOW_PASS_BANDWIDTH = 14  # the low-pass MNIST keeps the top-left 14x14 DCT block
 
 
 class TransformFlippedLayer(TransformLayer):
@@ -79,10 +80,11 @@ def load_mnist(source="auto", data_dir="data", download=False, transform=None):
     source: 'full' (torchvision's MNIST under ``data_dir``; downloaded only if ``download``),
     'sample' (the 10,000 real digits bundled in Datasets/mnist_sample, 8,000 train / 2,000
     test), or 'auto' (full MNIST when it is on disk, else the sample).
-    transform: None, or 'flipped' to replace every image x by ``flip(x)`` (done once, here)."""
-    if transform not in (None, "flipped"):
-        raise UserError(f"MNIST has no {transform!r} variant; use flipped or none")
-    flipped = transform == "flipped"
+    transform (done once, here): None; 'flipped' (every image x -> flip(x)); 'low_pass' (only
+    the top-left 14x14 DCT block kept, normalised with the mean and std of the processed train
+    set: the MNIST counterpart of the paper's low-pass CIFAR-10)."""
+    if transform not in (None, "flipped", "low_pass"):
+        raise UserError(f"MNIST has no {transform!r} variant; use flipped, low_pass or none")
     if source not in ("auto", "full", "sample"):
         raise UserError(f"unknown data source {source!r}; use auto, full or sample")
     splits, where = None, None
@@ -98,13 +100,24 @@ def load_mnist(source="auto", data_dir="data", download=False, transform=None):
                  "Datasets/mnist_sample)")
     (xtr, ytr), (xte, yte) = splits
     shape = tuple(xtr.shape[1:])
-    if flipped:
+    if transform == "flipped":
         xtr, xte = flip(xtr), flip(xte)
         norm = TransformFlippedLayer(MNIST_MEAN, MNIST_STD, shape)
+    elif transform == "low_pass":
+        xtr, xte = low_pass(xtr, MNIST_LOW_PASS_BANDWIDTH), low_pass(xte, MNIST_LOW_PASS_BANDWIDTH)
+        norm = TransformLayer(*_channel_mean_std(xtr))
+        where += f" (low-pass: {MNIST_LOW_PASS_BANDWIDTH}x{MNIST_LOW_PASS_BANDWIDTH} DCT block)"
     else:
         norm = TransformLayer(MNIST_MEAN, MNIST_STD)
-    name = "MNIST_flipped" if flipped else "MNIST"
+    name = "MNIST" + (f"_{transform}" if transform else "")
     return ImageData(name, where, TensorDataset(xtr, ytr), TensorDataset(xte, yte), norm)
+
+
+def kept_energy(images, transformed):
+    """The share of the energy of ``images`` [N, ...] that ``transformed`` (the same images after
+    a filter) keeps: sum ||transformed||^2 / sum ||images||^2 (orthogonal filters such as the
+    DCT band filters keep the rest nowhere)."""
+    return float(transformed.double().square().sum() / images.double().square().sum())
 
 
 def images_at(dataset, indices):

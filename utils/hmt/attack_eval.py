@@ -9,12 +9,12 @@ from torch.utils.data import TensorDataset
 
 from models import build_model, normalized
 
-from .pgd import L2PGD, pgd_accuracy
 from ..common.checkpoints import check_responsive, load_weights
 from ..common.errors import UserError
-from .experiment import LOADERS
-from .dykstra import FLIP, IDENTITY
 from ..common.training import pick_device
+from .dykstra import FLIP, IDENTITY
+from .experiment import LOADERS
+from .pgd import L2PGD, pgd_accuracy
 
 
 @dataclass

@@ -14,16 +14,17 @@ from torch.utils.data import Subset, TensorDataset
 from models import build_model, deepfool_stem, normalized
 
 from ..common import distributed
-from .pgd import L2PGD
 from ..common.checkpoints import check_responsive, load_weights, save_weights, torchvision_weights
-from ..common.data import ROOT, images_at, load_cifar10, load_imagenet, load_mnist
+from ..common.data import (ROOT, images_at, kept_energy, load_cifar10, load_imagenet,
+                           load_mnist)
 from ..common.errors import Interrupted, UserError
 from ..common.io import sha256
-from .margins import margin_distribution
 from ..common.provenance import git_commit, versions
 from ..common.run_folder import locked, refuse_other_settings
-from .subspaces import diagonal_blocks
 from ..common.training import TrainConfig, default_workers, evaluate, pick_device, train
+from .margins import margin_distribution
+from .pgd import L2PGD
+from .subspaces import diagonal_blocks
 
 LOADERS = {"MNIST": load_mnist, "CIFAR10": load_cifar10, "ImageNet": load_imagenet}
 # public weights used when a model has no checkpoint in Models/Pretrained (read from torch.hub's
@@ -165,6 +166,11 @@ def run_margin_experiment(config):
                                    transform=config.transform, **roots)
     name = data.name + ("_robust" if config.robust else "")
     print(f"data: {data.source}")
+    kept = None
+    if config.transform == "low_pass":
+        raw = LOADERS[config.dataset](config.data, config.data_dir, config.download, **roots)
+        kept = kept_energy(raw.test.tensors[0], data.test.tensors[0])
+        print(f"the low-pass filter keeps {100 * kept:.2f}% of the test images' energy")
     try:
         subspaces = diagonal_blocks(config.block_size, config.block_step, *data.shape)
     except ValueError as e:
@@ -177,7 +183,8 @@ def run_margin_experiment(config):
     out_dir = Path(config.results_dir) / f"margin_{name}" / config.model
     with locked(out_dir):
         try:
-            margins = _measure(config, data, subspaces, out_dir, device, name)
+            margins = _measure(config, data, subspaces, out_dir, device, name,
+                               {"kept_energy": kept} if kept is not None else {})
         except Interrupted as stop:
             if config.train:  # without --resume, a rerun would train again from the first epoch
                 stop.flags.append("--resume")
@@ -192,9 +199,10 @@ def run_margin_experiment(config):
     return out_dir
 
 
-def _measure(config, data, subspaces, out_dir, device, name):
+def _measure(config, data, subspaces, out_dir, device, name, extra):
     """The model (trained or loaded), its accuracy and its margins [n_subspaces, N] of
-    :func:`run_margin_experiment`, written to ``out_dir``. A finished run there with other
+    :func:`run_margin_experiment`, written to ``out_dir`` (with the entries of ``extra`` in
+    run.json). A finished run there with other
     settings is refused before any work: before the training, or once the checkpoint to load
     is known good."""
     n_test = len(data.test)
@@ -223,7 +231,7 @@ def _measure(config, data, subspaces, out_dir, device, name):
         "subspace_spec": {"block_size": config.block_size, "block_step": config.block_step,
                           "shape": list(data.shape), "count": len(subspaces)},
         "seed": config.seed, "sample_indices": [int(i) for i in indices],
-        "device": str(device), "versions": versions(), "git_commit": git_commit(),
+        "device": str(device), "versions": versions(), "git_commit": git_commit(), **extra,
     }
     if config.train:
         run_info["training"] = settings["training"]

@@ -35,12 +35,12 @@ import torch
 from tqdm import tqdm
 
 from ..common import distributed
-from .deepfool import deepfool, first_step
 from ..common.errors import Interrupted
 from ..common.io import npy_bytes, save_bytes, save_json, sha256
-from .plots import margin_plot_png
 from ..common.run_folder import (check_unit, clean_temporary, locked, refuse_other_settings,
                                  write_unit)
+from .deepfool import deepfool, first_step
+from .plots import margin_plot_png
 
 DEEPFOOL_DEFAULTS = {"num_classes": 10, "overshoot": 0.02, "max_iter": 100, "stem": None,
                      "gradients_at_overshoot": False}

@@ -53,6 +53,38 @@ class DCTBlock:
         return f"DCT[{self.offset}:{self.offset + self.size}]^2"
 
 
+class BasisSubspace:
+    """The subspace spanned by the orthonormal columns of ``basis`` [C*H*W, k] of images of
+    ``shape`` (C, H, W): any subspace, e.g. a random one (projections are products with the
+    basis, so keep it for small images)."""
+
+    def __init__(self, basis, shape, name="subspace"):
+        self._basis = torch.as_tensor(basis, dtype=torch.float64)
+        self.shape, self.name = tuple(shape), name
+
+    @property
+    def dim(self):
+        return self._basis.shape[1]
+
+    def basis(self, dtype=torch.float64):
+        return self._basis.to(dtype)
+
+    def project(self, x):
+        """Orthogonal projection of ``x`` [..., C, H, W] onto the subspace; same shape."""
+        b = self._basis.to(device=x.device, dtype=x.dtype)
+        flat = x.reshape(*x.shape[:-3], -1)
+        return ((flat @ b) @ b.T).reshape(x.shape)
+
+    def __str__(self):
+        return self.name
+
+
+def orthonormal(columns):
+    """An orthonormal basis [D, k] of the span of ``columns`` [D, k] (float64, QR)."""
+    q, _ = torch.linalg.qr(torch.as_tensor(columns, dtype=torch.float64))
+    return q
+
+
 def diagonal_blocks(size, step, channels, height, width):
     """The list of square DCT blocks of side ``size`` sliding along the diagonal by ``step``
     from (0, 0) while they fit, lowest frequencies first (MNIST 8/1 on 28x28 gives 21)."""

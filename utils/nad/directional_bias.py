@@ -15,10 +15,6 @@ Fourier sweeps follow the authors' published grid (their docs/data/dft_accuracie
 x the vertical frequency, so (8, 8) is the constant image; (k1, k2) and (-k1, -k2) are the same
 direction and are trained once.
 """
-import csv
-import io
-import json
-import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -30,15 +26,16 @@ from tqdm import tqdm
 from models import build_nad_model
 
 from ..common.errors import UserError
+from ..common.io import save_json
 from ..common.provenance import git_commit, versions
 from ..common.run_folder import refuse_other_settings
-from ..common.io import save_json, save_text
+from ..common.tables import ResultTable, write_csv
+from ..common.training import TrainConfig, default_workers, evaluate, train
+from .estimation import check_architecture
+from .grouped_training import train_in_groups
 from .linear_data import (PHASES, canonical_frequency, fourier_direction, has_direction,
                           linear_datasets, nad_direction)
 from .plots import save_fourier_heatmap, save_nad_curve
-from .estimation import check_architecture
-from .grouped_training import train_in_groups
-from ..common.training import TrainConfig, default_workers, evaluate, train
 
 # directions in one grouped network (utils.nad.grouped_training; on a CPU, LeNet is fastest in
 # groups of 2 with one group per thread: docs/performance.md); DenseNet121 cannot be grouped
@@ -135,94 +132,40 @@ def train_on_directions(arch, directions, setup, device, group=None, workers=Non
     return [accuracies(m, tr, te, device, share) for m, (tr, te) in zip(models, splits)]
 
 
-def _valid_row(row, key_columns):
-    """Whether a CSV row of a sweep is whole: its keys (whole numbers, or a phase) and its
-    accuracies (fractions) and seconds readable."""
-    try:
-        for c in key_columns:
-            if c == "phase":
-                if row[c] not in PHASES:
-                    return False
-            else:
-                int(row[c])
-        accuracies = [float(row["test_accuracy"]), float(row["train_accuracy"])]
-        seconds = float(row["seconds"])
-    except (KeyError, TypeError, ValueError):
-        return False
-    return all(0 <= a <= 1 for a in accuracies) and math.isfinite(seconds) and seconds >= 0
+def _sane(row):
+    """A row of a sweep whose phase and accuracies make sense (utils.common.tables)."""
+    return (row.get("phase", "cos") in PHASES
+            and all(0 <= float(row[c]) <= 1 for c in ("test_accuracy", "train_accuracy"))
+            and float(row["seconds"]) >= 0)
 
 
-def _read_rows(path, key_columns):
-    """The whole rows of a sweep's CSV (dicts of strings); damaged ones (a truncated or
-    garbled line, a file that is not a CSV) are named and left out, so that their directions
-    are trained again."""
-    if not Path(path).is_file():
-        return []
-    try:
-        with open(path, newline="") as f:
-            rows = list(csv.DictReader(f))
-    except (OSError, UnicodeDecodeError, csv.Error):
-        rows = None
-    if rows is None:
-        print(f"{path} cannot be read as a CSV; its directions are trained again")
-        return []
-    good = [r for r in rows if _valid_row(r, key_columns)]
-    if len(good) < len(rows):
-        print(f"discarding {len(rows) - len(good)} damaged row(s) of {path}; their "
-              f"directions are trained again")
-    return good
-
-
-def _write_rows(path, rows, columns):
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(rows)
-    save_text(path, buf.getvalue())
-
-
-def _check_settings(path, settings):
-    """Write the sweep's settings the first time, or refuse to resume a sweep made with other
-    settings."""
-    if Path(path).is_file():
-        try:
-            old = json.loads(Path(path).read_text())
-        except (OSError, ValueError):
-            raise UserError(f"the sweep's settings file {path} is damaged, so the results beside "
-                            f"it cannot be checked; delete {Path(path).parent} to start the "
-                            f"sweep again, or write to another `results_dir`") from None
-        if not isinstance(old, dict) or old.get("settings") != settings:
-            raise UserError(f"{Path(path).parent} holds a sweep made with other settings "
-                            f"({path}); delete that folder or pass another `results_dir`")
-        return
-    save_json(path, {"settings": settings, "versions": versions(), "git_commit": git_commit()})
-
-
-def sweep(arch, cells, csv_path, key_columns, setup, device, settings, desc, group=None):
+def sweep(arch, cells, csv_path, key_columns, setup, device, settings, desc, group=None,
+          limit=None):
     """Train on every direction of ``cells`` (a list of (key tuple, function -> v)), ``group``
     at a time (default GROUP_SIZE[arch]), and write one CSV row each, skipping keys already in
-    ``csv_path``. Returns all rows (dicts, values as read from the CSV)."""
-    columns = list(key_columns) + ["test_accuracy", "train_accuracy", "seconds"]
-    _check_settings(Path(csv_path).with_suffix(".json"),
-                    {"arch": arch, **asdict(setup), **settings})
-    rows = _read_rows(csv_path, key_columns)
-    done = {tuple(r[c] for c in key_columns) for r in rows}
+    ``csv_path``; at most ``limit`` directions in this call (None: all). Returns all rows
+    (dicts, values as read from the CSV)."""
+    table = ResultTable(csv_path, key_columns, ["test_accuracy", "train_accuracy", "seconds"],
+                        {"arch": arch, **asdict(setup), **settings}, _sane, "directions")
+    done = table.done()
     todo = [(key, make_v) for key, make_v in cells
             if tuple(str(k) for k in key) not in done]
     if len(todo) < len(cells):
         print(f"resuming: {len(cells) - len(todo)} of {len(cells)} directions already in "
               f"{csv_path}")
+    if limit is not None and limit < len(todo):
+        print(f"training {limit} of the {len(todo)} directions left (`max_directions`)")
+        todo = todo[:limit]
     group, workers = _grouping(arch, device, group)
     with tqdm(total=len(todo), desc=desc, unit="direction") as bar:
         for first in range(0, len(todo), group * workers):  # a CSV row as each round ends
             chunk = todo[first:first + group * workers]
             results = train_on_directions(arch, [make_v() for _, make_v in chunk], setup,
                                           device, group, workers)
-            for (key, _), result in zip(chunk, results):
-                rows.append({**dict(zip(key_columns, key)), **result})
-            _write_rows(csv_path, rows, columns)
+            table.add([{**dict(zip(key_columns, key)), **result}
+                       for (key, _), result in zip(chunk, results)])
             bar.update(len(chunk))
-    return [{c: str(r[c]) for c in columns} for r in rows]
+    return table.as_strings()
 
 
 def fourier_lattice(step=2):
@@ -231,13 +174,14 @@ def fourier_lattice(step=2):
 
 
 def fourier_sweep(arch, grid_step, setup, device, out_dir, phase="cos", group=None,
-                  figure=True):
+                  figure=True, limit=None):
     """Accuracy on D(v) for the Fourier directions of the lattice ``fourier_lattice(grid_step)``
     squared (``phase``: cos, the website's, or sin, the released example's); each distinct
     direction is trained once, sines that vanish are left out (NaN). Keeps every direction in
     ``out_dir``/fourier_directions.csv and writes the lattice's cells to
     fourier_grid_<phase>.csv (x, y: indices in the lattice, the website's for step 2; x the
-    vertical frequency k1) and, with ``figure``, .png. Returns (freqs, accuracy [n, n] as
+    vertical frequency k1) and, with ``figure``, .png; at most ``limit`` directions trained in
+    this call (the cells not trained yet are NaN). Returns (freqs, accuracy [n, n] as
     fractions)."""
     freqs = fourier_lattice(grid_step)
     keys = list(dict.fromkeys((phase, *canonical_frequency(a, b)) for a in freqs for b in freqs
@@ -251,7 +195,7 @@ def fourier_sweep(arch, grid_step, setup, device, out_dir, phase="cos", group=No
     rows = sweep(arch, cells, out_dir / "fourier_directions.csv", ("phase", "k1", "k2"),
                  setup, device, {"direction": "cos or sin of 2 pi (k1 m + k2 n) / 32, unit "
                                  "norm; k1, k2 modulo 32, the smaller of (k1, k2), (-k1, -k2)"},
-                 f"{arch} Fourier directions", group)
+                 f"{arch} Fourier directions", group, limit)
     found = {(r["phase"], int(r["k1"]), int(r["k2"])): r for r in rows}
     cell_rows, accuracy = [], np.full((len(freqs), len(freqs)), np.nan)
     for x, k1 in enumerate(freqs):
@@ -263,7 +207,7 @@ def fourier_sweep(arch, grid_step, setup, device, out_dir, phase="cos", group=No
             cell_rows.append({"x": x, "y": y, "k1": k1, "k2": k2, "phase": phase,
                               "test_accuracy": r["test_accuracy"],
                               "train_accuracy": r["train_accuracy"]})
-    _write_rows(out_dir / f"fourier_grid_{phase}.csv", cell_rows,
+    write_csv(out_dir / f"fourier_grid_{phase}.csv", cell_rows,
                 ["x", "y", "k1", "k2", "phase", "test_accuracy", "train_accuracy"])
     if figure:
         save_fourier_heatmap(out_dir / f"fourier_grid_{phase}.png", freqs, accuracy,
@@ -271,19 +215,20 @@ def fourier_sweep(arch, grid_step, setup, device, out_dir, phase="cos", group=No
     return freqs, accuracy
 
 
-def nad_sweep(arch, nads, nads_name, indices, setup, device, out_dir, group=None, figure=True):
+def nad_sweep(arch, nads, nads_name, indices, setup, device, out_dir, group=None, figure=True,
+              limit=None):
     """Accuracy on D(NAD_i) for every i of ``indices``, NADs [k, 1024]. Writes
     nad_indices.csv/.json (and, with ``figure``, .png) in ``out_dir`` and returns accuracies
-    in the order of indices."""
+    in the order of indices (NaN for those not trained yet: at most ``limit`` in this call)."""
     for i in indices:
         nad_direction(nads, i)  # refuse out-of-range indices before any training
     cells = [((i,), lambda i=i: nad_direction(nads, i)) for i in indices]
     out_dir = Path(out_dir)
     rows = sweep(arch, cells, out_dir / "nad_indices.csv", ("nad_index",), setup, device,
-                 {"nads": nads_name}, f"{arch} NAD directions", group)
+                 {"nads": nads_name}, f"{arch} NAD directions", group, limit)
     acc_of = {int(r["nad_index"]): float(r["test_accuracy"]) for r in rows}
     done = sorted(acc_of)
     if figure:
         save_nad_curve(out_dir / "nad_indices.png", done, [acc_of[i] for i in done],
                        f"{arch} on D(NAD_i) ({nads_name})")
-    return [acc_of[i] for i in indices]
+    return [acc_of.get(i, float("nan")) for i in indices]

@@ -118,3 +118,28 @@ def save_nad_curve_comparison(path, ours, published):
     ax.set_ylabel("test accuracy on D(NAD_i) (%)")
     ax.legend(fontsize=7, loc="lower left")
     return save_figure(fig, path)
+
+
+def poison_mnist_figure(rows):
+    """Accuracies of the MNIST poisoning runs (utils.nad.poison_experiment) against the carrier's
+    NAD index, one point per seed, the random carriers as a band: clean test digits, and test
+    digits carrying the carrier of the class they share it with. Returns the figure."""
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    nad = [r for r in rows if r["carrier"] == "nad"]
+    rand = [r for r in rows if r["carrier"] == "random"]
+    for column, color, label in (("clean_accuracy", "tab:blue", "clean test digits"),
+                                 ("swapped_accuracy", "tab:red",
+                                  "test digits with the other class's carrier")):
+        xs = [max(int(r["nad_index"]), 0.5) for r in nad]
+        ax.scatter(xs, [100 * float(r[column]) for r in nad], color=color, s=14, label=label)
+        if rand:
+            values = [100 * float(r[column]) for r in rand]
+            ax.axhspan(min(values), max(values), color=color, alpha=0.15)
+    ax.set_xscale("log")
+    ticks = sorted({max(int(r["nad_index"]), 0.5) for r in nad})
+    ax.set_xticks(ticks, [str(int(t)) if t >= 1 else "0" for t in ticks])
+    ax.set_xlabel("carrier: LeNet's NAD_i (bands: random carriers)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title("LeNet on MNIST poisoned along NADs (eps 0.05)", fontsize=10)
+    ax.legend(fontsize=8)
+    return fig

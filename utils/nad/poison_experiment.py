@@ -1,5 +1,6 @@
-"""The NAD poisoning experiment on CIFAR-10 behind ``scripts.poison_cifar``: poison the training
-set along NADs (utils.nad.poison), train a network on it, test it on the clean test set.
+"""The NAD poisoning experiments: CIFAR-10 (the paper's, ``scripts.poison_cifar``) and MNIST
+(ours, ``scripts.poison_mnist``, at the end of this module). Poison the training set along NADs
+(utils.nad.poison), train a network on it, test it on the clean test set.
 
 Training as the paper: 50 epochs of SGD, max lr 0.21 decaying linearly to 0, momentum 0.9,
 weight decay 5e-4, batch 128, gradient clipping 0.5, cross-entropy, the CIFAR-10 normalisation
@@ -8,21 +9,25 @@ layer in front of the network. Results in ``<results_dir>/poison_cifar10/<Arch>/
 run.json last, with the checkpoint's sha256), and train_state.pt (to resume an interrupted
 training). A finished run there with other settings is not replaced.
 """
-from dataclasses import asdict, dataclass
+import time
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Optional
 
+import numpy as np
 import torch
 from torch.utils.data import TensorDataset
 
 from models import TransformLayer, build_nad_model, normalized
 
 from ..common.checkpoints import weights_bytes
-from ..common.data import CIFAR10_MEAN, CIFAR10_STD, load_cifar10
+from ..common.data import (CIFAR10_MEAN, CIFAR10_STD, MNIST_MEAN, MNIST_STD, load_cifar10,
+                           load_mnist)
 from ..common.errors import UserError
 from ..common.io import sha256
 from ..common.provenance import git_commit, versions
 from ..common.run_folder import locked, refuse_other_settings, write_unit
+from ..common.tables import ResultTable
 from ..common.training import TrainConfig, evaluate, train
 from .estimation import check_architecture
 from .linear_data import load_nads
@@ -103,3 +108,125 @@ def run_poison_experiment(config):
         # model.t7 and run.json as one unit (run.json last, with the checkpoint's sha256)
         write_unit(out_dir, {"model.t7": weights_bytes(net)}, "run.json", record)
     return record, out_dir
+
+
+# ---------------------------------------------------------------------------------- MNIST
+# Our MNIST counterpart of the CIFAR-10 experiment (docs/nads.md states the design): the
+# bundled digits padded to 32x32, the NAD LeNet with 10 outputs, the Hold me tight! training.
+
+@dataclass
+class MNISTPoisonConfig:
+    """One poisoned training on MNIST digits. carrier: 'nad' (the NADs ``nad_index`` ..
+    ``nad_index + 4`` of the file ``nads``: classes 2k and 2k + 1 share NAD_{index + k}, with
+    the signs -1 and +1) or 'random' (5 random orthonormal directions instead, drawn from
+    ``nad_index``: the control); eps: the carrier coefficient's magnitude; epochs and seed of
+    the Hold me tight! training (SGD 0.9, weight decay 5e-4, triangular lr 0.21, clipping 0.5)."""
+    carrier: str = "nad"
+    nad_index: int = 0
+    nads: str = "nads/LeNet_NADs.npy"
+    eps: float = 0.05
+    epochs: int = 30
+    seed: int = 0
+    data: str = "sample"
+    data_dir: str = "data"
+
+
+def padded_mnist(source="sample", data_dir="data"):
+    """(train images, train labels, test images, test labels): MNIST digits zero-padded to
+    [N, 1, 32, 32] in [0, 1], the input of the NAD paper's networks."""
+    data = load_mnist(source, data_dir)
+    pad = lambda x: torch.nn.functional.pad(x, (2, 2, 2, 2))  # noqa: E731
+    return (pad(data.train.tensors[0]), data.train.tensors[1], pad(data.test.tensors[0]),
+            data.test.tensors[1])
+
+
+def mnist_carriers(config):
+    """Carriers [10, 1, 32, 32] and signs [10] of ``config`` (utils.nad.poison)."""
+    if config.carrier == "nad":
+        nads = load_nads(config.nads)
+    elif config.carrier == "random":
+        g = torch.Generator().manual_seed(1_000_003 + config.nad_index)
+        q, _ = torch.linalg.qr(torch.randn(1024, 5, generator=g, dtype=torch.float64))
+        nads, config = q.T.float().numpy(), replace(config, nad_index=0)
+    else:
+        raise UserError(f"unknown carrier {config.carrier!r}; use nad or random")
+    try:
+        return class_carriers(nads, config.nad_index, 10, (1, 32, 32))
+    except ValueError as e:
+        raise UserError(f"{e}; give a smaller NAD index") from None
+
+
+def mnist_poison_run(config, device="cpu"):
+    """Train the NAD LeNet on digits poisoned along the carriers of ``config`` and measure it.
+    Returns a dict of fractions: train_accuracy (poisoned train set), clean_accuracy (clean test
+    digits), own_accuracy (test digits carrying their own class's carrier), swapped_accuracy
+    (test digits of class t carrying the carrier of t xor 1, the class that shares its
+    direction with the opposite sign), follows_carrier (the share of those classified t xor 1),
+    and seconds."""
+    started = time.perf_counter()
+    xtr, ytr, xte, yte = padded_mnist(config.data, config.data_dir)
+    carriers, signs = mnist_carriers(config)
+    poisoned = TensorDataset(poison(xtr, ytr, carriers, signs, config.eps), ytr)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        net = build_nad_model("LeNet", num_channels=1, num_classes=10)
+    model = normalized(net, TransformLayer(MNIST_MEAN, MNIST_STD))
+    train(model, poisoned, TrainConfig(epochs=config.epochs, seed=config.seed), device)
+    partner = yte ^ 1
+    swapped = poison(xte, partner, carriers, signs, config.eps)
+    with torch.no_grad():
+        follows = (model(swapped.to(device)).argmax(1).cpu() == partner).float().mean().item()
+    return {"train_accuracy": evaluate(model, poisoned, device),
+            "clean_accuracy": evaluate(model, TensorDataset(xte, yte), device),
+            "own_accuracy": evaluate(model, TensorDataset(
+                poison(xte, yte, carriers, signs, config.eps), yte), device),
+            "swapped_accuracy": evaluate(model, TensorDataset(swapped, yte), device),
+            "follows_carrier": follows, "seconds": round(time.perf_counter() - started, 1)}
+
+
+MNIST_KEYS = ["carrier", "nad_index", "seed"]
+MNIST_VALUES = ["train_accuracy", "clean_accuracy", "own_accuracy", "swapped_accuracy",
+                "follows_carrier", "seconds"]
+
+
+def mnist_poison_sweep(base, cells, csv_path, device="cpu", progress=print):
+    """:func:`mnist_poison_run` for every (carrier, nad_index, seed) of ``cells`` with the other
+    settings of ``base``, one CSV row each in ``csv_path`` (resumable: utils.common.tables).
+    Returns the rows (dicts of strings)."""
+    settings = {**asdict(base), "nads_sha256": sha256(base.nads)}
+    for key in MNIST_KEYS:
+        settings.pop(key)
+    table = ResultTable(csv_path, MNIST_KEYS, MNIST_VALUES, settings,
+                        lambda r: all(0 <= float(r[c]) <= 1 for c in MNIST_VALUES[:-1]), "runs")
+    done = table.done()
+    todo = [c for c in cells if tuple(str(v) for v in c) not in done]
+    if len(todo) < len(cells):
+        progress(f"resuming: {len(cells) - len(todo)} of {len(cells)} runs already in {csv_path}")
+    for carrier, index, seed in todo:
+        config = replace(base, carrier=carrier, nad_index=index, seed=seed)
+        mnist_carriers(config)  # a bad index stops the sweep before its training
+        result = mnist_poison_run(config, device)
+        table.add([{"carrier": carrier, "nad_index": index, "seed": seed, **result}])
+        progress(f"{carrier} {index} seed {seed}: clean test accuracy "
+                 f"{100 * result['clean_accuracy']:.2f}%, with the other class's carrier "
+                 f"{100 * result['swapped_accuracy']:.2f}% ({100 * result['follows_carrier']:.1f}%"
+                 f" follow the carrier) ({result['seconds']:.0f} s)")
+    return table.as_strings()
+
+
+def mnist_poison_summary(rows):
+    """One line per carrier: the accuracies as median (min-max) over the seeds, in %."""
+    groups = {}
+    for r in rows:
+        groups.setdefault((r["carrier"], int(r["nad_index"])), []).append(r)
+    lines = []
+    for (carrier, index), rs in sorted(groups.items(), key=lambda kv: (kv[0][0] != "nad",
+                                                                         kv[0][1])):
+        def spread(c):
+            v = 100 * np.array([float(r[c]) for r in rs])
+            return f"{np.median(v):.2f} ({v.min():.2f}-{v.max():.2f})"
+        name = f"NAD_{index}" if carrier == "nad" else f"random (draw {index})"
+        lines.append(f"{name}, {len(rs)} seed(s): clean test {spread('clean_accuracy')}%, own "
+                     f"carrier {spread('own_accuracy')}%, other class's carrier "
+                     f"{spread('swapped_accuracy')}% (following it {spread('follows_carrier')}%)")
+    return lines

@@ -56,6 +56,8 @@ def grid_summary(accuracy):
     """One line of summary statistics of an accuracy grid in % (NaN cells left out)."""
     a = np.asarray(accuracy, dtype=float)
     a = a[np.isfinite(a)]
+    if not a.size:
+        return "no cell trained yet"
     return (f"{a.size} cells, min {a.min():.2f}%, median {np.median(a):.2f}%, "
             f"max {a.max():.2f}%, {np.mean(a >= 90):.1%} of cells >= 90%, "
             f"{np.mean(a <= 60):.1%} <= 60%")
