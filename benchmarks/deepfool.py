@@ -21,10 +21,10 @@ from utils.common.checkpoints import load_weights
 from utils.common.cli import run
 from utils.common.data import load_mnist
 from utils.common.errors import UserError
-from utils.hmt.experiment import default_checkpoint
 from utils.common.training import default_workers
-from utils.hmt.margins import DEEPFOOL_DEFAULTS, subspace_margins
 from utils.hmt.deepfool import deepfool
+from utils.hmt.experiment import default_checkpoint
+from utils.hmt.margins import DEEPFOOL_DEFAULTS, subspace_margins
 from utils.hmt.subspaces import diagonal_blocks
 
 

@@ -16,11 +16,10 @@ from dataclasses import replace
 import torch
 
 from utils.common.cli import positive_int, run
+from utils.common.training import default_workers, train
 from utils.nad.directional_bias import LinearSetup, accuracies, fresh_network
-from utils.nad.linear_data import linear_datasets
-from utils.common.training import default_workers
 from utils.nad.grouped_training import train_in_groups, train_stacked
-from utils.common.training import train
+from utils.nad.linear_data import linear_datasets
 
 
 def random_direction(seed):

@@ -12,7 +12,7 @@ from .mlp import MLP
 from .normalization import TransformLayer
 from .resnet import imagenet_resnet50, mnist_resnet18
 from .resnet_cifar import ResNet18
-from .vgg import VGG, VGG11_bn, VGG19, VGG19_bn
+from .vgg import VGG, VGG19, VGG11_bn, VGG19_bn
 
 ARCHITECTURES = {
     "MNIST": {

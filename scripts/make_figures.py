@@ -17,22 +17,21 @@ from pathlib import Path
 
 import numpy as np
 
+from models import NAD_ARCHITECTURES
 from utils.common.cli import device_name, hold, path_name, positive_int, run
 from utils.common.data import images_at, load_mnist
-from utils.nad.directional_bias import LinearSetup, fourier_sweep, nad_sweep
 from utils.common.errors import UserError
-from utils.hmt.experiment import MarginConfig, run_margin_experiment
-from utils.figures import frequency_figure, margin_panels, nads_figure
-from utils.nad.linear_data import load_nads, nads_label
-from utils.hmt.margins import load_margin_run
-from utils.nad.plots import save_grid_comparison, save_nad_curve_comparison
-from utils.nad.published import band_summary, grid_summary, read_published
-from utils.hmt.photos import PHOTOS, sample_photos
 from utils.common.plotting import save_figure
 from utils.common.run_folder import locked
 from utils.common.training import pick_device
-
-from models import NAD_ARCHITECTURES
+from utils.figures import frequency_figure, margin_panels, nads_figure
+from utils.hmt.experiment import MarginConfig, run_margin_experiment
+from utils.hmt.margins import load_margin_run
+from utils.hmt.photos import PHOTOS, sample_photos
+from utils.nad.directional_bias import LinearSetup, fourier_sweep, nad_sweep
+from utils.nad.linear_data import load_nads, nads_label
+from utils.nad.plots import save_grid_comparison, save_nad_curve_comparison
+from utils.nad.published import band_summary, grid_summary, read_published
 
 GROUPS = ("margins", "frequency", "nads", "directional")
 # experiment name: (transform, robust) of the four shipped LeNets

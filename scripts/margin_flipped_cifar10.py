@@ -1,11 +1,10 @@
 """Margin distribution of a network trained on DCT-flipped CIFAR-10, in DCT subspaces from low
 to high frequency (Hold me tight!, Sec. 3: the invariances move with the discriminative
 features)."""
+from scripts.margin_cifar10 import MODELS
 from utils.common.cli import run
 from utils.hmt.cli import margin_config, margin_parser
 from utils.hmt.experiment import run_margin_experiment
-
-from scripts.margin_cifar10 import MODELS
 
 
 def main():

@@ -4,8 +4,8 @@ Dykstra's projection), in DCT subspaces from low to high frequency (Hold me tigh
 models)."""
 from utils.common.cli import run
 from utils.hmt.cli import add_pgd_arguments, margin_config, margin_parser, pgd_from_args
-from utils.hmt.experiment import run_margin_experiment
 from utils.hmt.dykstra import FLIP
+from utils.hmt.experiment import run_margin_experiment
 
 
 def main():

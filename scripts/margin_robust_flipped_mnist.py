@@ -3,8 +3,8 @@ in the flipped representation, with the valid-image box [0, 1] kept in pixel spa
 projection), in DCT subspaces from low to high frequency (Hold me tight!, robust models)."""
 from utils.common.cli import run
 from utils.hmt.cli import add_pgd_arguments, margin_config, margin_parser, pgd_from_args
-from utils.hmt.experiment import run_margin_experiment
 from utils.hmt.dykstra import FLIP
+from utils.hmt.experiment import run_margin_experiment
 
 
 def main():

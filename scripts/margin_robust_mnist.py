@@ -3,8 +3,8 @@ subspaces from low to high frequency (Hold me tight!, robust models: adversarial
 the margins like the removal of discriminative features does)."""
 from utils.common.cli import run
 from utils.hmt.cli import add_pgd_arguments, margin_config, margin_parser, pgd_from_args
-from utils.hmt.experiment import run_margin_experiment
 from utils.hmt.dykstra import IDENTITY
+from utils.hmt.experiment import run_margin_experiment
 
 
 def main():

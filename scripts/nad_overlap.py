@@ -5,8 +5,8 @@ import argparse
 
 from utils.common.cli import path_name, positive_int_list, run
 from utils.common.errors import UserError
-from utils.nad.linear_data import load_nads
 from utils.nad.estimation import subspace_overlap
+from utils.nad.linear_data import load_nads
 
 DEFAULT_K = (1, 5, 20, 100)
 

@@ -13,14 +13,14 @@ import torch
 
 from models import LeNet, TransformLayer, build_nad_model
 from tests.helpers import run_script
-from utils.hmt.pgd import L2PGD, pgd_l2
 from utils.common.dct import dct2, flip, idct2
-from utils.hmt.deepfool import deepfool
-from utils.nad.linear_data import linear_datasets
-from utils.nad.estimation import evaluation_point, iter_gradients
-from utils.hmt.dykstra import FLIP, sample_norms
-from utils.hmt.subspaces import DCTBlock
 from utils.common.training import TrainConfig, evaluate, train
+from utils.hmt.deepfool import deepfool
+from utils.hmt.dykstra import FLIP, sample_norms
+from utils.hmt.pgd import L2PGD, pgd_l2
+from utils.hmt.subspaces import DCTBlock
+from utils.nad.estimation import evaluation_point, iter_gradients
+from utils.nad.linear_data import linear_datasets
 
 pytestmark = pytest.mark.skipif(
     not torch.cuda.is_available() and "TEST_CUDA_DEVICE" not in os.environ,

@@ -12,13 +12,13 @@ from models import TransformLayer, build_model, build_nad_model, deepfool_stem, 
 from utils.common.checkpoints import load_weights
 from utils.common.data import MNIST_MEAN, MNIST_STD, TransformFlippedLayer, load_mnist
 from utils.common.dct import cutoff_low, dct2, flip, high_pass, idct2, low_pass
-from utils.hmt.experiment import default_checkpoint
-from utils.nad.linear_data import fourier_direction, linear_datasets
-from utils.hmt.margins import DEEPFOOL_DEFAULTS, subspace_margins
-from utils.nad.estimation import evaluation_point, fd_gradients, principal_directions
-from utils.nad.poison import class_carriers, poison
-from utils.hmt.subspaces import DCTBlock, diagonal_blocks
 from utils.common.training import TrainConfig, train
+from utils.hmt.experiment import default_checkpoint
+from utils.hmt.margins import DEEPFOOL_DEFAULTS, subspace_margins
+from utils.hmt.subspaces import DCTBlock, diagonal_blocks
+from utils.nad.estimation import evaluation_point, fd_gradients, principal_directions
+from utils.nad.linear_data import fourier_direction, linear_datasets
+from utils.nad.poison import class_carriers, poison
 
 ORIGINALS = Path(__file__).parent / "data" / "originals"
 

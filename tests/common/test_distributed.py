@@ -20,12 +20,12 @@ from tests.helpers import SMALL, run_script
 from utils.common import distributed
 from utils.common.checkpoints import load_weights
 from utils.common.dct import flip
-from utils.hmt.imagenet_training import image_folders, recipe
-from utils.nad.computation import NADConfig, append_chunk
-from utils.nad.files import nad_paths
-from utils.nad.estimation import evaluation_point, iter_gradients
 from utils.common.run_folder import check_unit
 from utils.common.training import EpochShuffle, train
+from utils.hmt.imagenet_training import image_folders, recipe
+from utils.nad.computation import NADConfig, append_chunk
+from utils.nad.estimation import evaluation_point, iter_gradients
+from utils.nad.files import nad_paths
 
 ROOT = Path(__file__).resolve().parents[2]
 MARGINS = SMALL[:1] + ["5"] + SMALL[2:]  # 5 samples: shards of 3 and 2

@@ -16,9 +16,9 @@ import utils.hmt.margins
 from tests.helpers import ROOT, TINY, files_under, run_script
 from utils.common.errors import UserError
 from utils.common.io import npy_bytes
+from utils.common.run_folder import check_unit, locked, write_unit
 from utils.hmt.margin_compare import compare_margins
 from utils.hmt.margins import load_margin_run, margin_distribution
-from utils.common.run_folder import check_unit, locked, write_unit
 from utils.hmt.subspaces import diagonal_blocks
 
 HOLDER = """
@@ -163,8 +163,8 @@ def test_unwritable_output_is_refused_before_the_work(tmp_path, monkeypatch, cap
                                                       argv):
     """an output folder that cannot be written stops the run before any training,
     DeepFool or gradient, in one sentence (it used to be a traceback at the end)."""
-    import utils.nad.directional_bias
     import utils.nad.computation
+    import utils.nad.directional_bias
 
     def no_work(*a, **k):
         raise AssertionError("work started before the output folder was checked")

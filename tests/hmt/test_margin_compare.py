@@ -9,8 +9,8 @@ import torch.nn as nn
 import utils.hmt.margins as margins
 from models import LeNet, TransformLayer, build_model, normalized
 from utils.common.errors import UserError
-from utils.hmt.margin_compare import compare_margins, ratio_interval
 from utils.common.training import default_workers
+from utils.hmt.margin_compare import compare_margins, ratio_interval
 from utils.hmt.margins import margin_distribution
 from utils.hmt.subspaces import diagonal_blocks
 

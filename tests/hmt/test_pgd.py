@@ -6,8 +6,8 @@ from torch.utils.data import TensorDataset
 
 from models import LeNet
 from tests.helpers import orthogonal_transform
-from utils.hmt.pgd import L2PGD, pgd_accuracy, pgd_l2
 from utils.hmt.dykstra import FLIP, IDENTITY, sample_norms
+from utils.hmt.pgd import L2PGD, pgd_accuracy, pgd_l2
 
 
 def mnist_like(n, size, gen):

@@ -4,12 +4,11 @@ tests/data/checkpoint_compat.json) and give one logit per class."""
 import pytest
 import torch
 
-from models import ARCHITECTURES, VGG11_bn, DenseNet121, ResNet18, imagenet_resnet50
+from models import ARCHITECTURES, DenseNet121, ResNet18, VGG11_bn, imagenet_resnet50
 from tests.helpers import COMPAT
 from utils.common.checkpoints import load_weights
 from utils.common.errors import UserError
 from utils.common.io import save_torch
-
 
 # compat entry -> (constructor, input shape, number of outputs)
 MATCHED = {

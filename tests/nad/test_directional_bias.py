@@ -7,12 +7,12 @@ import pytest
 import torch
 
 from scripts import directional_bias as script
-from utils.nad import directional_bias
-from utils.common.cli import run
-from utils.nad.directional_bias import LinearSetup, fourier_sweep, nad_sweep, train_on_direction
-from utils.common.errors import UserError
-from utils.nad.linear_data import fourier_direction
 from tests.helpers import random_direction
+from utils.common.cli import run
+from utils.common.errors import UserError
+from utils.nad import directional_bias
+from utils.nad.directional_bias import LinearSetup, fourier_sweep, nad_sweep, train_on_direction
+from utils.nad.linear_data import fourier_direction
 
 TINY = LinearSetup(n_train=256, n_test=256, epochs=2, seed=0)
 

@@ -7,8 +7,8 @@ import torch
 from torch.utils.data import TensorDataset
 
 from models import build_nad_model
-from utils.nad.grouped_training import group, to_groups, train_stacked
 from utils.common.training import TrainConfig, train
+from utils.nad.grouped_training import group, to_groups, train_stacked
 
 
 def _data(seed, n=200):
@@ -40,7 +40,7 @@ def _networks(arch, seeds):
     ("BatchNorm", TrainConfig(epochs=2, batch_size=50, max_lr=0.05, momentum=0.9,
                               weight_decay=5e-4, schedule="triangular")),
 ])
-def test_stacked_training_equals_one_network_at_a_time(arch, config):
+def test_grouped_training_equals_one_network_at_a_time(arch, config):
     """Each network has its own data, seed (initial weights and sample order); weights, and
     batch norm's running statistics, end where train() leaves them alone."""
     seeds = [3, 7, 11]

@@ -8,9 +8,9 @@ import torch
 from scripts import poison_cifar
 from tests.nad_oracles import poison_per_class
 from utils.common.cli import run
+from utils.common.run_folder import check_unit
 from utils.nad.poison import class_carriers, poison
 from utils.nad.poison_experiment import cifar10_tensors
-from utils.common.run_folder import check_unit
 
 
 def write_tiny_cifar10(root, per_batch=20, test=30, seed=0):

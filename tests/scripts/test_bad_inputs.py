@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-import utils.nad.directional_bias
 import utils.nad.computation
+import utils.nad.directional_bias
 from tests.helpers import DIRECTIONAL, TINY, files_under, one_error_line, run_script, ten_nads
 from tests.tiny_datasets import write_cifar10
 from utils.common.errors import UserError
-from utils.nad.linear_data import load_nads
 from utils.nad.computation import NADConfig
+from utils.nad.linear_data import load_nads
 
 
 def damaged_nad_file(tmp_path, kind):

@@ -4,9 +4,9 @@ import shlex
 
 from torch.utils.data import TensorDataset
 
+import utils.common.training
 import utils.hmt.experiment
 import utils.hmt.margins
-import utils.common.training
 from tests.helpers import run_script
 
 

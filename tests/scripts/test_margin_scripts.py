@@ -8,9 +8,10 @@ import pytest
 import torch
 
 import utils.hmt.margins
-from tests.helpers import ROOT, SMALL, files_under, run_script
 from models import build_model
+from tests.helpers import ROOT, SMALL, files_under, run_script
 from utils.common.checkpoints import save_weights
+
 
 @pytest.mark.parametrize("module,name", [("margin_mnist", "MNIST"),
                                          ("margin_flipped_mnist", "MNIST_flipped")])
@@ -102,8 +103,9 @@ def test_command_line_exit_status(tmp_path):
 
 
 def test_train_flag_trains_and_saves_a_checkpoint(tmp_path, monkeypatch):
-    import utils.hmt.experiment
     from torch.utils.data import TensorDataset
+
+    import utils.hmt.experiment
     real_loader = utils.hmt.experiment.LOADERS["MNIST"]
 
     def small(*a, **k):  # the real loader, cut to a few hundred digits to keep the test short

@@ -2,9 +2,15 @@
 import argparse
 from dataclasses import fields
 
-from ..common.cli import (device_name, path_name, positive_float, positive_int, seed_number,
-                          whole_number)
-from .pgd import PROJECTIONS, L2PGD, madry_step_size
+from ..common.cli import (
+    device_name,
+    path_name,
+    positive_float,
+    positive_int,
+    seed_number,
+    whole_number,
+)
+from .pgd import L2PGD, PROJECTIONS, madry_step_size
 
 
 def eval_count(text):

@@ -15,8 +15,7 @@ from models import build_model, deepfool_stem, normalized
 
 from ..common import distributed
 from ..common.checkpoints import check_responsive, load_weights, save_weights, torchvision_weights
-from ..common.data import (ROOT, images_at, kept_energy, load_cifar10, load_imagenet,
-                           load_mnist)
+from ..common.data import ROOT, images_at, kept_energy, load_cifar10, load_imagenet, load_mnist
 from ..common.errors import Interrupted, UserError
 from ..common.io import sha256
 from ..common.provenance import git_commit, versions

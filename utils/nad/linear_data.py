@@ -16,7 +16,6 @@ from ..common.io import sha256
 from ..common.memory import check_memory
 from .files import read_nads
 
-
 PHASES = ("cos", "sin")
 # bytes of memory per value of a sample: float32 data, and float64 noise and sample while
 # one split is drawn
