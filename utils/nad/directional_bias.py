@@ -45,7 +45,8 @@ from .plots import save_fourier_heatmap, save_nad_curve
 
 # directions in one grouped network (utils.nad.grouped_training; on a CPU, LeNet is fastest in
 # groups of 2 with one group per thread: docs/performance.md); DenseNet121 cannot be grouped
-GROUP_SIZE = {"LogReg": 32, "LeNet": 2, "VGG11": 2, "ResNet18": 2, "DenseNet121": 1}
+GROUP_SIZE = {"LogReg": 32, "LeNet": 2, "LeNetNoPool": 2, "VGG11": 2, "ResNet18": 2,
+              "DenseNet121": 1}
 
 
 @dataclass
