@@ -7,6 +7,9 @@ Groups (--only, comma-separated; default all):
   nads         the first NADs of every architecture with a file in nads/
   directional  accuracy on D(v) over the authors' Fourier grid (LogReg, LeNet) and along NAD
                indices (LeNet), beside the authors' published tables
+  claims       our experiments on the papers' claims, from their committed results in
+               docs/data: synthetic (sudden) invariance, low-pass MNIST, poisoned MNIST,
+               LeNet without pooling
 
 The directional-bias sweeps are read from docs/data/directional_bias/<Arch>/ (committed; the
 folders of scripts.directional_bias --results-dir docs/data) and only missing directions are
@@ -23,17 +26,21 @@ from utils.common.data import images_at, load_mnist
 from utils.common.errors import UserError
 from utils.common.plotting import save_figure
 from utils.common.run_folder import locked
+from utils.common.tables import read_rows
 from utils.common.training import pick_device
 from utils.figures import frequency_figure, margin_panels, nads_figure
 from utils.hmt.experiment import MarginConfig, run_margin_experiment
 from utils.hmt.margins import load_margin_run
 from utils.hmt.photos import PHOTOS, sample_photos
+from utils.hmt.plots import synthetic_figure
+from utils.hmt.synthetic import summary as synthetic_summary
 from utils.nad.directional_bias import LinearSetup, fourier_sweep, nad_sweep
 from utils.nad.linear_data import load_nads, nads_label
-from utils.nad.plots import save_grid_comparison, save_nad_curve_comparison
+from utils.nad.plots import poison_mnist_figure, save_grid_comparison, save_nad_curve_comparison
+from utils.nad.poison_experiment import mnist_poison_summary
 from utils.nad.published import band_summary, grid_summary, read_published
 
-GROUPS = ("margins", "frequency", "nads", "directional")
+GROUPS = ("margins", "frequency", "nads", "directional", "claims")
 # experiment name: (transform, robust) of the four shipped LeNets
 MARGIN_RUNS = {"MNIST": (None, False), "MNIST_flipped": ("flipped", False),
                "MNIST_robust": (None, True), "MNIST_flipped_robust": ("flipped", True)}
@@ -124,6 +131,45 @@ def directional_figures(args, out_dir, device):
         {f"{arch}, authors' website": curve for arch, curve in published["nads"].items()})
 
 
+def claim_figures(args, out_dir, device):
+    """Our experiments on the papers' claims, from their committed results (docs/data; nothing
+    is trained): synthetic invariance and sudden invariance, low-pass MNIST against MNIST, NAD
+    poisoning of MNIST, LeNet without pooling on the Fourier grid."""
+    data = Path(args.data_root)
+    for experiment in ("invariance", "sudden"):
+        rows = read_rows(data / "margin_synthetic" / experiment / "results.csv")
+        for line in synthetic_summary(rows):
+            print(f"synthetic {experiment}: {line}")
+        yield save_figure(synthetic_figure(rows, experiment),
+                          out_dir / f"synthetic_{experiment}.png")
+    low_pass = data / "margin_MNIST_low_pass" / "LeNet"
+    standard = measure_margins("MNIST", args, device)
+    info, low, _ = load_margin_run(low_pass)
+    print(f"low-pass MNIST: the filter keeps {100 * info['kept_energy']:.2f}% of the test "
+          f"digits' energy; test accuracy {100 * info['test_accuracy']:.2f}%")
+    print("low-pass MNIST / MNIST, median margin per subspace: "
+          + " ".join(f"{r:.2f}" for r in np.median(low, 1) / np.median(standard, 1)))
+    yield save_figure(margin_panels([
+        ("LeNet, MNIST vs low-pass MNIST (14x14 DCT block kept)",
+         [(standard, "MNIST", "tab:blue"), (low, "low-pass MNIST", "tab:green")])], log=True),
+        out_dir / "margins_low_pass_mnist.png")
+    rows = read_rows(data / "poison_mnist" / "results.csv")
+    for line in mnist_poison_summary(rows):
+        print(f"poisoned MNIST: {line}")
+    yield save_figure(poison_mnist_figure(rows), out_dir / "poison_mnist.png")
+    setup = LinearSetup()
+    grids = {}
+    for arch in ("LeNet", "LeNetNoPool"):
+        hold(locked(Path(args.sweeps_dir) / arch))
+        freqs, grids[arch] = fourier_sweep(arch, 4, setup, device, Path(args.sweeps_dir) / arch,
+                                           figure=False, limit=0)
+        print(f"{arch} on the 8x8 Fourier sub-lattice: {grid_summary(100 * grids[arch])}")
+    yield save_grid_comparison(out_dir / "pooling_grids.png", freqs,
+                               [("8x8 lattice", 100 * grids["LeNetNoPool"],
+                                 100 * grids["LeNet"])],
+                               ("LeNetNoPool", "LeNet", "LeNetNoPool - LeNet"))
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -135,6 +181,8 @@ def main():
     p.add_argument("--data", choices=["auto", "full", "sample"], default="auto")
     p.add_argument("--sweeps-dir", type=path_name, default="docs/data/directional_bias",
                    help="the directional-bias sweeps (committed: nothing is retrained)")
+    p.add_argument("--data-root", type=path_name, default="docs/data",
+                   help="the committed results of our experiments (nothing is retrained)")
     p.add_argument("--device", type=device_name, default="cpu",
                    help="cpu (default, reproducible) or cuda")
     args = p.parse_args()
@@ -149,7 +197,8 @@ def main():
     makers = {"margins": lambda: margin_figures(args, out_dir, device),
               "frequency": lambda: frequency_figures(args, out_dir),
               "nads": lambda: nad_figures(out_dir),
-              "directional": lambda: directional_figures(args, out_dir, device)}
+              "directional": lambda: directional_figures(args, out_dir, device),
+              "claims": lambda: claim_figures(args, out_dir, device)}
     for group in GROUPS:
         if group in groups:
             start = time.perf_counter()

@@ -33,6 +33,16 @@ def _finite(text):
         return False
 
 
+def read_rows(path):
+    """The rows (dicts of strings) of a committed result table, for figures and summaries; a
+    UserError when it is missing."""
+    if not Path(path).is_file():
+        raise UserError(f"the result table {path} is missing; run the command that writes it "
+                        f"(see the docs page of its experiment)")
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
 class ResultTable:
     """The CSV at ``path`` with ``keys`` (the columns that name a cell) and ``values`` (numbers),
     and its settings at ``path`` with the suffix .json. ``check(row)``: an extra test of a row

@@ -82,17 +82,18 @@ def _heatmap(ax, accuracy, freqs, title, cmap="viridis", vmin=50, vmax=100):
     return im
 
 
-def save_grid_comparison(path, freqs, rows):
+def save_grid_comparison(path, freqs, rows, titles=("this repository", "authors' website table",
+                                                   "ours - published")):
     """One row per architecture: our accuracy grid, the published one and their difference
     (all [n, n] in %, NaN = missing; rows: list of (arch, ours, published)), rows k1 (vertical
-    frequency), columns k2."""
+    frequency), columns k2. ``titles``: of the three panels of a row (for other comparisons)."""
     fig, axes = plt.subplots(len(rows), 3, figsize=(10, 3.1 * len(rows)), dpi=120,
                              squeeze=False)
     for (arch, ours, published), ax in zip(rows, axes):
-        im = _heatmap(ax[0], ours, freqs, f"{arch}, this repository")
-        _heatmap(ax[1], published, freqs, f"{arch}, authors' website table")
+        im = _heatmap(ax[0], ours, freqs, f"{arch}, {titles[0]}")
+        _heatmap(ax[1], published, freqs, f"{arch}, {titles[1]}")
         fig.colorbar(im, ax=ax[:2], label="test accuracy (%)", shrink=0.8)
-        diff = _heatmap(ax[2], ours - published, freqs, f"{arch}: ours - published",
+        diff = _heatmap(ax[2], ours - published, freqs, f"{arch}: {titles[2]}",
                         cmap="RdBu_r", vmin=-50, vmax=50)
         fig.colorbar(diff, ax=ax[2], label="points", shrink=0.8)
         ax[0].set_ylabel("k1 (vertical frequency)", fontsize=7)
