@@ -161,7 +161,7 @@ def machine():
             "git_commit": git_commit()}
 
 
-def _copy_committed(step, folder, resume_from):
+def copy_committed(step, folder, resume_from):
     """The committed results of ``step`` (the CSV and JSON files of resume_from/step.resume),
     copied into its folder where it has none yet."""
     if not (resume_from and step.resume):
@@ -233,7 +233,7 @@ def run_campaign(config, progress=print):
     for step in steps():
         if config.only and step.name not in config.only:
             continue
-        _copy_committed(step, out, config.resume_from)
+        copy_committed(step, out, config.resume_from)
         total = step.tiny_cells if config.tiny else step.cells
         todo.append((step, max(0, total - done_cells(step, out))))
     rates = {}
