@@ -30,3 +30,23 @@ def test_registry_builds_one_output_and_cifar_networks(arch):
 def test_unknown_architecture_is_named():
     with pytest.raises(ValueError, match="LeNet"):
         build_nad_model("AlexNet")
+
+
+def test_lenet_without_pooling_is_lenet_without_its_poolings():
+    """LeNetNoPool: LeNet's convolutions and its fc2, fc3; no pooling, so on 32x32 inputs the
+    first linear layer reads 16 x 24 x 24 = 9,216 values (LeNet's: 16 x 5 x 5 = 400), and the
+    network computes conv -> ReLU -> conv -> ReLU -> the three linear layers."""
+    from models.lenet import LeNetNoPool
+    lenet, nopool = build_nad_model("LeNet"), build_nad_model("LeNetNoPool")
+    assert isinstance(nopool, LeNetNoPool)
+    shapes = {k: tuple(v.shape) for k, v in nopool.state_dict().items()}
+    assert shapes["fc1.weight"] == (120, 9216)
+    for key, value in lenet.state_dict().items():
+        if not key.startswith("fc1."):
+            assert shapes[key] == tuple(value.shape), key
+    assert not any(isinstance(m, torch.nn.MaxPool2d) for m in nopool.modules())
+    x = torch.randn(3, 1, 32, 32)
+    h = torch.relu(nopool.conv2(torch.relu(nopool.conv1(x))))
+    assert h.shape == (3, 16, 24, 24)
+    expected = nopool.fc3(torch.relu(nopool.fc2(torch.relu(nopool.fc1(h.flatten(1))))))
+    torch.testing.assert_close(nopool(x), expected)

@@ -117,3 +117,30 @@ def test_poison_cifar_without_the_dataset_says_what_to_do(tmp_path, monkeypatch,
         run(poison_cifar.main)
     assert exit_info.value.code == 2
     assert "pass --download" in capsys.readouterr().err
+
+
+def test_the_mnist_poisoning_is_the_rule_of_utils_poison(tmp_path):
+    """The MNIST experiment's carriers are class_carriers of the NAD file for one-channel
+    32x32 images (classes 2k, 2k + 1 share NAD_{i + k} with the signs -1, +1) and its training
+    set is poison() of the padded digits; the random control draws 5 orthonormal directions."""
+    from utils.nad.poison_experiment import MNISTPoisonConfig, mnist_carriers, padded_mnist
+    nads_file = tmp_path / "Test_NADs.npy"
+    np.save(nads_file, random_nads(8))
+    config = MNISTPoisonConfig(nads=str(nads_file), nad_index=2)
+    carriers, signs = mnist_carriers(config)
+    expected, expected_signs = class_carriers(np.load(nads_file), 2, 10, (1, 32, 32))
+    torch.testing.assert_close(carriers, expected)
+    torch.testing.assert_close(signs, expected_signs)
+    for t in range(10):
+        nad = torch.as_tensor(np.load(nads_file)[2 + t // 2]).view(1, 32, 32)
+        assert torch.allclose(carriers[t], nad / nad.norm(), atol=1e-6)
+        assert signs[t] == (1.0 if t % 2 else -1.0)
+    xtr, ytr, _, _ = padded_mnist()
+    assert xtr.shape[1:] == (1, 32, 32) and xtr[:, :, :2].abs().max() == 0
+    poisoned = poison(xtr[:20], ytr[:20], carriers, signs, 0.05)
+    coef = (poisoned.double() * carriers.double()[ytr[:20]]).flatten(1).sum(1)
+    torch.testing.assert_close(coef, signs.double()[ytr[:20]] * 0.05, atol=1e-5, rtol=0)
+    random_carriers, _ = mnist_carriers(MNISTPoisonConfig(carrier="random", nad_index=0))
+    flat = random_carriers[::2].double().flatten(1)
+    torch.testing.assert_close(flat @ flat.T, torch.eye(5, dtype=torch.float64), atol=1e-6,
+                               rtol=0)
