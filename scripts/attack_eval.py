@@ -5,15 +5,8 @@ exactly (Dykstra) onto the eps-ball and the valid images [0, 1] of pixel space (
 --flipped). The last line reads `clean_acc: <percent> pgd_acc: <percent>`."""
 import argparse
 
-from utils.common.cli import (
-    device_name,
-    nonnegative_int,
-    path_name,
-    positive_float,
-    positive_int,
-    run,
-    seed_number,
-)
+from utils.common.cli import (device_name, nonnegative_int, path_name, positive_float,
+                              positive_int, run, seed_number)
 from utils.hmt.attack_eval import AttackEvalConfig, evaluate_checkpoint
 
 

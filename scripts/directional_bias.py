@@ -8,26 +8,12 @@ import argparse
 from pathlib import Path
 
 from models import NAD_ARCHITECTURES
-from utils.common.cli import (
-    device_name,
-    hold,
-    int_list,
-    path_name,
-    positive_float,
-    positive_int,
-    run,
-    seed_number,
-)
+from utils.common.cli import (device_name, hold, int_list, path_name, positive_float, positive_int,
+                              run, seed_number)
 from utils.common.run_folder import locked
 from utils.common.training import pick_device
-from utils.nad.directional_bias import (
-    NAD_SWEEP_FILES,
-    LinearSetup,
-    fourier_sweep,
-    fourier_sweep_files,
-    nad_sweep,
-    single_direction,
-)
+from utils.nad.directional_bias import (NAD_SWEEP_FILES, LinearSetup, fourier_sweep,
+                                        fourier_sweep_files, nad_sweep, single_direction)
 from utils.nad.linear_data import PHASES, fourier_direction, load_nads, nad_direction, nads_label
 from utils.nad.published import grid_summary
 

@@ -5,15 +5,8 @@ gradients of many random one-output networks at one fixed point (NADs paper, Sec
 import argparse
 
 from models import NAD_ARCHITECTURES
-from utils.common.cli import (
-    device_name,
-    nonnegative_float,
-    path_name,
-    positive_float,
-    positive_int,
-    run,
-    seed_number,
-)
+from utils.common.cli import (device_name, nonnegative_float, path_name, positive_float,
+                              positive_int, run, seed_number)
 from utils.common.training import pick_device
 from utils.nad.computation import DEFAULT_OUT_DIR, VMAP_NETWORKS, NADConfig, compute_nads
 

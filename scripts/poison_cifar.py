@@ -4,15 +4,8 @@ trained on this set is tested on the clean test set. Needs the real CIFAR-10 (--
 --download) and the NADs of the architecture (nads/<Arch>_NADs.npy or --nads)."""
 import argparse
 
-from utils.common.cli import (
-    device_name,
-    nonnegative_int,
-    path_name,
-    positive_float,
-    positive_int,
-    run,
-    seed_number,
-)
+from utils.common.cli import (device_name, nonnegative_int, path_name, positive_float,
+                              positive_int, run, seed_number)
 from utils.common.training import pick_device
 from utils.nad.poison_experiment import PoisonConfig, run_poison_experiment
 

@@ -8,16 +8,8 @@ seed), one CSV row each: an interrupted sweep resumes. Results go to Results/poi
 import argparse
 from pathlib import Path
 
-from utils.common.cli import (
-    device_name,
-    hold,
-    int_list,
-    nonnegative_int,
-    path_name,
-    positive_float,
-    positive_int,
-    run,
-)
+from utils.common.cli import (device_name, hold, int_list, nonnegative_int, path_name,
+                              positive_float, positive_int, run)
 from utils.common.plotting import save_figure
 from utils.common.run_folder import locked
 from utils.common.training import pick_device

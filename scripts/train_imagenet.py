@@ -3,15 +3,8 @@
 with torchrun. The checkpoint is what margin_flipped_imagenet --checkpoint loads."""
 import argparse
 
-from utils.common.cli import (
-    device_name,
-    nonnegative_int,
-    path_name,
-    positive_float,
-    positive_int,
-    run,
-    seed_number,
-)
+from utils.common.cli import (device_name, nonnegative_int, path_name, positive_float,
+                              positive_int, run, seed_number)
 from utils.hmt.imagenet_training import recipe, train_resnet50
 
 

@@ -7,15 +7,8 @@ import scipy.fft
 import torch
 
 from tests.tiny_datasets import write_cifar10, write_image_folder
-from utils.common.data import (
-    CIFAR10_MEAN,
-    IMAGENET_MEAN,
-    _channel_mean_std,
-    _in_chunks,
-    images_at,
-    load_cifar10,
-    load_imagenet,
-)
+from utils.common.data import (CIFAR10_MEAN, IMAGENET_MEAN, _channel_mean_std, _in_chunks,
+                               images_at, load_cifar10, load_imagenet)
 from utils.common.dct import flip
 from utils.common.errors import UserError
 

@@ -7,15 +7,8 @@ from scipy.stats import ortho_group
 
 from tests.helpers import orthogonal_transform
 from tests.oracles import project_ball_rotated_box_qp
-from utils.hmt.dykstra import (
-    FLIP,
-    IDENTITY,
-    dykstra,
-    project_ball,
-    project_ball_box,
-    project_plain,
-    sample_norms,
-)
+from utils.hmt.dykstra import (FLIP, IDENTITY, dykstra, project_ball, project_ball_box,
+                               project_plain, sample_norms)
 
 
 def assert_kkt(p, pz, px, eps, tol=1e-6):

@@ -5,8 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from utils.hmt.synthetic import (KINDS, SyntheticConfig, geometry, sample, subspaces_measured,
-                                 sweep)
+from utils.hmt.synthetic import KINDS, SyntheticConfig, geometry, sample, subspaces_measured, sweep
 
 
 def _ridge_accuracy(x_train, y_train, x_test, y_test, ridge=1.0):

@@ -11,18 +11,9 @@ from models import LogReg, build_nad_model
 from tests.nad_oracles import autograd_gradient_one, fd_gradient_one
 from utils.common.cli import run
 from utils.common.data import ROOT
-from utils.nad.estimation import (
-    NetworkSampler,
-    Stacked,
-    autograd_gradients,
-    build_networks,
-    evaluation_point,
-    fd_gradients,
-    iter_gradients,
-    network_seed,
-    principal_directions,
-    subspace_overlap,
-)
+from utils.nad.estimation import (NetworkSampler, Stacked, autograd_gradients, build_networks,
+                                  evaluation_point, fd_gradients, iter_gradients, network_seed,
+                                  principal_directions, subspace_overlap)
 from utils.nad.linear_data import load_nads
 
 

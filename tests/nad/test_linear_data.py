@@ -4,13 +4,8 @@ import torch
 
 from tests.helpers import random_direction
 from utils.common.errors import UserError
-from utils.nad.linear_data import (
-    canonical_frequency,
-    fourier_direction,
-    linear_datasets,
-    nad_direction,
-    sample_linear,
-)
+from utils.nad.linear_data import (canonical_frequency, fourier_direction, linear_datasets,
+                                   nad_direction, sample_linear)
 
 
 @pytest.mark.parametrize("v", [fourier_direction(3, 4), fourier_direction(0, 0),

@@ -8,13 +8,8 @@ import pytest
 import torch
 
 from models import ARCHITECTURES, ResNet18, imagenet_resnet50
-from scripts import (
-    margin_cifar10,
-    margin_flipped_cifar10,
-    margin_flipped_imagenet,
-    margin_imagenet,
-    margin_low_pass_cifar10,
-)
+from scripts import (margin_cifar10, margin_flipped_cifar10, margin_flipped_imagenet,
+                     margin_imagenet, margin_low_pass_cifar10)
 from tests.tiny_datasets import write_cifar10, write_image_folder
 from utils.common.checkpoints import load_weights, save_weights
 from utils.common.cli import run

@@ -99,18 +99,27 @@ def load_mnist(source="auto", data_dir="data", download=False, transform=None):
         where = ("bundled MNIST sample (8,000 train / 2,000 test real digits, "
                  "Datasets/mnist_sample)")
     (xtr, ytr), (xte, yte) = splits
-    shape = tuple(xtr.shape[1:])
-    if transform == "flipped":
-        xtr, xte = flip(xtr), flip(xte)
-        norm = TransformFlippedLayer(MNIST_MEAN, MNIST_STD, shape)
-    elif transform == "low_pass":
-        xtr, xte = low_pass(xtr, MNIST_LOW_PASS_BANDWIDTH), low_pass(xte, MNIST_LOW_PASS_BANDWIDTH)
-        norm = TransformLayer(*_channel_mean_std(xtr))
-        where += f" (low-pass: {MNIST_LOW_PASS_BANDWIDTH}x{MNIST_LOW_PASS_BANDWIDTH} DCT block)"
-    else:
-        norm = TransformLayer(MNIST_MEAN, MNIST_STD)
+    (xtr, xte), norm, variant = _variant(transform, (xtr, xte), MNIST_MEAN, MNIST_STD,
+                                         MNIST_LOW_PASS_BANDWIDTH, lambda f, x: f(x))
     name = "MNIST" + (f"_{transform}" if transform else "")
-    return ImageData(name, where, TensorDataset(xtr, ytr), TensorDataset(xte, yte), norm)
+    return ImageData(name, where + variant, TensorDataset(xtr, ytr), TensorDataset(xte, yte),
+                     norm)
+
+
+def _variant(transform, splits, mean, std, band, apply):
+    """The images of ``splits`` (train first) after ``transform`` (None, 'flipped' or
+    'low_pass': the top-left ``band`` x ``band`` DCT block kept), ``apply(f, x)`` applying a
+    transform f to a split; with the normalisation layer of the result (flipped: the flipped
+    mean image; low-pass: the per-channel mean and std of the processed train split) and what
+    to add to the data's description."""
+    if transform == "flipped":
+        splits = tuple(apply(flip, x) for x in splits)
+        return splits, TransformFlippedLayer(mean, std, tuple(splits[0].shape[1:])), ""
+    if transform == "low_pass":
+        splits = tuple(apply(lambda x: low_pass(x, band), x) for x in splits)
+        return (splits, TransformLayer(*_channel_mean_std(splits[0])),
+                f" (low-pass: {band}x{band} DCT block)")
+    return splits, TransformLayer(mean, std), ""
 
 
 def kept_energy(images, transformed):
@@ -233,20 +242,11 @@ def load_cifar10(source="auto", data_dir="data", download=False, transform=None)
                         f"{Path(data_dir) / 'cifar-10-batches-py'}); pass `download` to fetch "
                         f"it there, or `data_dir` with the folder that holds it")
     (xtr, ytr), (xte, yte) = splits
-    where = f"CIFAR-10 from {data_dir}"
-    if transform == "flipped":
-        xtr, xte = _in_chunks(flip, xtr), _in_chunks(flip, xte)
-        norm = TransformFlippedLayer(CIFAR10_MEAN, CIFAR10_STD, tuple(xtr.shape[1:]))
-    elif transform == "low_pass":
-        def keep_low(x):
-            return low_pass(x, LOW_PASS_BANDWIDTH)
-        xtr, xte = _in_chunks(keep_low, xtr), _in_chunks(keep_low, xte)
-        norm = TransformLayer(*_channel_mean_std(xtr))
-        where += f" (low-pass: {LOW_PASS_BANDWIDTH}x{LOW_PASS_BANDWIDTH} DCT block)"
-    else:
-        norm = TransformLayer(CIFAR10_MEAN, CIFAR10_STD)
+    (xtr, xte), norm, variant = _variant(transform, (xtr, xte), CIFAR10_MEAN, CIFAR10_STD,
+                                         LOW_PASS_BANDWIDTH, _in_chunks)
     name = "CIFAR10" + (f"_{transform}" if transform else "")
-    return ImageData(name, where, TensorDataset(xtr, ytr), TensorDataset(xte, yte), norm)
+    return ImageData(name, f"CIFAR-10 from {data_dir}{variant}", TensorDataset(xtr, ytr),
+                     TensorDataset(xte, yte), norm)
 
 
 # ----------------------------------------------------------------------------- ImageNet

@@ -2,14 +2,8 @@
 import argparse
 from dataclasses import fields
 
-from ..common.cli import (
-    device_name,
-    path_name,
-    positive_float,
-    positive_int,
-    seed_number,
-    whole_number,
-)
+from ..common.cli import (device_name, path_name, positive_float, positive_int, seed_number,
+                          whole_number)
 from .pgd import L2PGD, PROJECTIONS, madry_step_size
 
 

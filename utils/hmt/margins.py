@@ -37,13 +37,8 @@ from tqdm import tqdm
 from ..common import distributed
 from ..common.errors import Interrupted
 from ..common.io import npy_bytes, save_bytes, save_json, sha256
-from ..common.run_folder import (
-    check_unit,
-    clean_temporary,
-    locked,
-    refuse_other_settings,
-    write_unit,
-)
+from ..common.run_folder import (check_unit, clean_temporary, locked, refuse_other_settings,
+                                 write_unit)
 from .deepfool import deepfool, first_step
 from .plots import margin_plot_png
 

@@ -43,13 +43,8 @@ from ..common.io import npy_bytes, save_bytes, save_json, sha256
 from ..common.memory import check_memory
 from ..common.provenance import git_commit, versions
 from ..common.run_folder import clean_temporary, locked, refuse_other_settings, write_unit
-from .estimation import (
-    METHODS,
-    check_architecture,
-    evaluation_point,
-    iter_gradients,
-    principal_directions,
-)
+from .estimation import (METHODS, check_architecture, evaluation_point, iter_gradients,
+                         principal_directions)
 from .files import nad_paths
 from .plots import save_nad_figure
 

@@ -33,14 +33,8 @@ from ..common.tables import ResultTable, write_csv
 from ..common.training import TrainConfig, default_workers, evaluate, train
 from .estimation import check_architecture
 from .grouped_training import train_in_groups
-from .linear_data import (
-    PHASES,
-    canonical_frequency,
-    fourier_direction,
-    has_direction,
-    linear_datasets,
-    nad_direction,
-)
+from .linear_data import (PHASES, canonical_frequency, fourier_direction, has_direction,
+                          linear_datasets, nad_direction)
 from .plots import save_fourier_heatmap, save_nad_curve
 
 # directions in one grouped network (utils.nad.grouped_training; on a CPU, LeNet is fastest in

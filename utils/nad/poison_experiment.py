@@ -21,14 +21,8 @@ from torch.utils.data import TensorDataset
 from models import TransformLayer, build_nad_model, normalized
 
 from ..common.checkpoints import weights_bytes
-from ..common.data import (
-    CIFAR10_MEAN,
-    CIFAR10_STD,
-    MNIST_MEAN,
-    MNIST_STD,
-    load_cifar10,
-    load_mnist,
-)
+from ..common.data import (CIFAR10_MEAN, CIFAR10_STD, MNIST_MEAN, MNIST_STD, load_cifar10,
+                           load_mnist)
 from ..common.errors import UserError
 from ..common.io import sha256
 from ..common.provenance import git_commit, versions
