@@ -224,3 +224,14 @@ def test_the_shipped_nads_are_replaced_only_when_asked(tmp_path, monkeypatch, ca
     monkeypatch.setattr(utils.nad.computation, "SHIPPED", tmp_path / "shipped")
     assert run_script("nad_computation", argv + ["--out-dir", "shipped"], monkeypatch) == 0
     assert "shipped: the shipped LogReg NADs there will be replaced" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "nads").glob("*_NADs.json")), ids=lambda p: p.name)
+def test_the_shipped_nads_record_the_settings_of_their_command(path):
+    """Every shipped JSON records the settings its computation was made with (what a rerun
+    with the same options and `--out-dir nads` compares against before replacing them)."""
+    meta = json.loads(path.read_text())
+    config = NADConfig(arch=meta["arch"], networks=meta["networks"], k=meta["k"],
+                       method=meta["method"], step=meta["step"], seed=meta["seed"])
+    assert meta["settings"] == json.loads(json.dumps(config.settings()))
+    assert path.name == f"{meta['arch']}_NADs.json"
