@@ -70,13 +70,16 @@ def _sweep(what, arch, cells, probe=2):
     spec = {"grid8": ["--fourier-grid", "--grid-step", "4"],
             "grid16": ["--fourier-grid", "--grid-step", "2"],
             "nad-indices": ["--nad-indices", NAD_INDICES]}[what]
-    tiny = {"nad-indices": ["--nad-indices", "0,1"]}.get(
+    # tiny: grid8 trains the 2x2 lattice of step 16; grid16 two more of the step-8 lattice,
+    # so that every tiny sweep adds cells to the table they share
+    tiny = {"nad-indices": ["--nad-indices", "0,1"],
+            "grid16": ["--fourier-grid", "--grid-step", "8", "--max-directions", "2"]}.get(
         what, ["--fourier-grid", "--grid-step", "16"])
     base = ["--arch", arch, "--device", "{device}", "--results-dir", "{out}"]
     table = "nad_indices.csv" if what == "nad-indices" else "fourier_directions.csv"
     return Step(f"{what}-{arch}", "scripts.directional_bias", base + spec,
                 base + tiny + ["--train-samples", "16", "--test-samples", "16", "--epochs", "1"],
-                "sweep", cells, len(tiny[1].split(",")) if what == "nad-indices" else 4,
+                "sweep", cells, {"nad-indices": 2, "grid16": 6}.get(what, 4),
                 PRIOR_DIRECTION_S[arch], f"directional_bias/{arch}/{table}",
                 f"directional_bias/{arch}", ["--max-directions", str(probe)])
 
