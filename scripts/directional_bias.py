@@ -73,7 +73,7 @@ def main():
                                    args.phase, args.group, limit=args.max_directions)
         print(f"{args.arch}, {args.phase} grid over frequencies {freqs}: test accuracy "
               f"{grid_summary(100 * acc)}")
-        written = [out_dir / name for name in fourier_sweep_files(args.phase)]
+        written = [out_dir / name for name in fourier_sweep_files(args.phase, args.grid_step)]
     elif args.nad_indices is not None:
         acc = nad_sweep(args.arch, nads, nads_name, args.nad_indices, setup, device, out_dir,
                         args.group, limit=args.max_directions)

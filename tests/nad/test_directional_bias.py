@@ -34,11 +34,11 @@ def test_fourier_sweep_writes_all_cells_and_resumes(tmp_path, monkeypatch):
     assert {(r["phase"], int(r["k1"]), int(r["k2"])) for r in rows} == {
         ("cos", 0, 0), ("cos", 0, 16), ("cos", 16, 0), ("cos", 16, 16)}
     assert acc.shape == (2, 2) and np.isfinite(acc).all()
-    with open(tmp_path / "fourier_grid_cos.csv") as f:
+    with open(tmp_path / "fourier_grid_cos_step16.csv") as f:
         cells = list(csv.DictReader(f))
     assert [(int(c["x"]), int(c["y"]), int(c["k1"]), int(c["k2"])) for c in cells] == [
         (0, 0, -16, -16), (0, 1, -16, 0), (1, 0, 0, -16), (1, 1, 0, 0)]
-    assert (tmp_path / "fourier_grid_cos.png").stat().st_size > 0
+    assert (tmp_path / "fourier_grid_cos_step16.png").stat().st_size > 0
 
     def no_training(*args, **kwargs):
         raise AssertionError("a finished direction was trained again")
@@ -70,6 +70,19 @@ def test_symmetric_cells_are_trained_once_and_a_finer_grid_reuses_a_coarser_one(
     # 4 of which the coarser grid already has
     assert len(trained) == (16 + 4) // 2
     assert len({tuple(v.flatten().tolist()) for v in trained}) == len(trained)
+
+
+def test_each_lattice_keeps_its_own_cells_table(tmp_path, monkeypatch):
+    """The website's grid (step 2) and a coarser lattice share fourier_directions.csv but
+    write their cells to their own tables: a step-4 sweep after a step-2 one (make figures
+    draws both) leaves the 256-cell table as it was."""
+    monkeypatch.setattr(directional_bias, "train_on_directions", _fake_training([]))
+    fourier_sweep("LogReg", 2, TINY, "cpu", tmp_path, figure=False)
+    website = (tmp_path / "fourier_grid_cos.csv").read_bytes()
+    fourier_sweep("LogReg", 4, TINY, "cpu", tmp_path, figure=False, limit=0)
+    assert (tmp_path / "fourier_grid_cos.csv").read_bytes() == website
+    with open(tmp_path / "fourier_grid_cos_step4.csv") as f:
+        assert len(list(csv.DictReader(f))) == 64
 
 
 def test_the_default_lattice_is_the_authors_website_grid(tmp_path, monkeypatch):

@@ -97,10 +97,17 @@ def single_direction(arch, v, name, setup, device, out_dir, nads_name=None):
     return result, path
 
 
-def fourier_sweep_files(phase):
+def fourier_grid_name(phase, grid_step=2):
+    """Stem of the cells table and heatmap of one lattice: fourier_grid_<phase> for the
+    website's grid (step 2), fourier_grid_<phase>_step<step> for another, so that sweeps of
+    two lattices sharing one fourier_directions.csv never replace each other's tables."""
+    return f"fourier_grid_{phase}" + ("" if grid_step == 2 else f"_step{grid_step}")
+
+
+def fourier_sweep_files(phase, grid_step=2):
     """The files :func:`fourier_sweep` writes (figure included), in its output folder."""
-    return [f"fourier_grid_{phase}.csv", f"fourier_grid_{phase}.png", "fourier_directions.csv",
-            "fourier_directions.json"]
+    stem = fourier_grid_name(phase, grid_step)
+    return [f"{stem}.csv", f"{stem}.png", "fourier_directions.csv", "fourier_directions.json"]
 
 
 NAD_SWEEP_FILES = ["nad_indices.csv", "nad_indices.png", "nad_indices.json"]
@@ -180,7 +187,7 @@ def fourier_sweep(arch, grid_step, setup, device, out_dir, phase="cos", group=No
     squared (``phase``: cos, the website's, or sin, the released example's); each distinct
     direction is trained once, sines that vanish are left out (NaN). Keeps every direction in
     ``out_dir``/fourier_directions.csv and writes the lattice's cells to
-    fourier_grid_<phase>.csv (x, y: indices in the lattice, the website's for step 2; x the
+    :func:`fourier_grid_name`.csv (x, y: indices in the lattice, the website's for step 2; x the
     vertical frequency k1) and, with ``figure``, .png; at most ``limit`` directions trained in
     this call (the cells not trained yet are NaN). Returns (freqs, accuracy [n, n] as
     fractions)."""
@@ -208,10 +215,11 @@ def fourier_sweep(arch, grid_step, setup, device, out_dir, phase="cos", group=No
             cell_rows.append({"x": x, "y": y, "k1": k1, "k2": k2, "phase": phase,
                               "test_accuracy": r["test_accuracy"],
                               "train_accuracy": r["train_accuracy"]})
-    write_csv(out_dir / f"fourier_grid_{phase}.csv", cell_rows,
-                ["x", "y", "k1", "k2", "phase", "test_accuracy", "train_accuracy"])
+    stem = fourier_grid_name(phase, grid_step)
+    write_csv(out_dir / f"{stem}.csv", cell_rows,
+              ["x", "y", "k1", "k2", "phase", "test_accuracy", "train_accuracy"])
     if figure:
-        save_fourier_heatmap(out_dir / f"fourier_grid_{phase}.png", freqs, accuracy,
+        save_fourier_heatmap(out_dir / f"{stem}.png", freqs, accuracy,
                              f"{arch} on D(v), v = {phase} Fourier basis vector")
     return freqs, accuracy
 
