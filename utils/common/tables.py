@@ -12,6 +12,8 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
+
 from .errors import UserError
 from .io import save_json, save_text
 from .provenance import git_commit, versions
@@ -41,6 +43,12 @@ def read_rows(path):
                         f"(see the docs page of its experiment)")
     with open(path, newline="") as f:
         return list(csv.DictReader(f))
+
+
+def median_range(values):
+    """``values`` (results over seeds) as 'median (min-max)', two decimals."""
+    v = np.asarray(values, dtype=float)
+    return f"{np.median(v):.2f} ({v.min():.2f}-{v.max():.2f})"
 
 
 class ResultTable:
@@ -99,6 +107,16 @@ class ResultTable:
     def done(self):
         """The keys (tuples of strings) of the cells in the table."""
         return {tuple(str(r[k]) for k in self.keys) for r in self.rows}
+
+    def todo(self, cells, key=tuple, progress=print):
+        """The cells of ``cells`` not in the table yet (``key(cell)``: the values of its key
+        columns), saying how many of them are there already."""
+        done = self.done()
+        todo = [c for c in cells if tuple(str(k) for k in key(c)) not in done]
+        if len(todo) < len(cells):
+            progress(f"resuming: {len(cells) - len(todo)} of {len(cells)} {self.what} already "
+                     f"in {self.path}")
+        return todo
 
     def add(self, rows):
         """Append ``rows`` (dicts with the keys and values) and write the table."""

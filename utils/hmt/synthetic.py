@@ -22,7 +22,7 @@ from torch.utils.data import TensorDataset
 
 from models import MLP, LeNet, TransformLayer, deepfool_stem, normalized
 
-from ..common.tables import ResultTable
+from ..common.tables import ResultTable, median_range
 from ..common.training import TrainConfig, evaluate, train
 from .margins import DEEPFOOL_DEFAULTS, subspace_margins
 from .subspaces import BasisSubspace, DCTBlock, diagonal_blocks, orthonormal
@@ -164,11 +164,7 @@ def sweep(base, cells, csv_path, device="cpu", progress=print):
     settings = {k: v for k, v in asdict(base).items() if k not in KEYS}
     table = ResultTable(csv_path, KEYS, value_columns(base), settings,
                         lambda r: 0 <= float(r["test_accuracy"]) <= 1, "runs")
-    done = table.done()
-    todo = [c for c in cells if tuple(str(v) for v in c) not in done]
-    if len(todo) < len(cells):
-        progress(f"resuming: {len(cells) - len(todo)} of {len(cells)} runs already in {csv_path}")
-    for kind, model, q_energy, seed in todo:
+    for kind, model, q_energy, seed in table.todo(cells, progress=progress):
         config = SyntheticConfig(**{**asdict(base), "subspace": kind, "model": model,
                                     "q_energy": q_energy, "seed": seed})
         result = run(config, device)
@@ -204,16 +200,13 @@ def summary(rows):
     groups = {}
     for r in rows:
         groups.setdefault((r["subspace"], r["model"], float(r["q_energy"])), []).append(r)
-
-    def spread(values):
-        v = np.asarray(values, dtype=float)
-        return f"{np.median(v):.2f} ({v.min():.2f}-{v.max():.2f})"
     lines = []
     for (kind, model, q), rs in sorted(groups.items()):
         col = {c: [float(r[c]) for r in rs] for c in ("test_accuracy", "S", "perp", "Q")}
         ratio = [p / s for p, s in zip(col["perp"], col["S"])]
+        accuracy = median_range(100 * np.array(col["test_accuracy"]))
         lines.append(f"S {kind}, {model}, noise energy in Q x{q:g}, {len(rs)} seed(s): test "
-                     f"accuracy {spread(100 * np.array(col['test_accuracy']))}%; median margin "
-                     f"in S {spread(col['S'])}, in S-perp {spread(col['perp'])} "
-                     f"(x{spread(ratio)}), in Q {spread(col['Q'])}")
+                     f"accuracy {accuracy}%; median margin in S {median_range(col['S'])}, in "
+                     f"S-perp {median_range(col['perp'])} (x{median_range(ratio)}), in Q "
+                     f"{median_range(col['Q'])}")
     return lines

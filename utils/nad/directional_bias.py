@@ -155,12 +155,7 @@ def sweep(arch, cells, csv_path, key_columns, setup, device, settings, desc, gro
     (dicts, values as read from the CSV)."""
     table = ResultTable(csv_path, key_columns, ["test_accuracy", "train_accuracy", "seconds"],
                         {"arch": arch, **asdict(setup), **settings}, _sane, "directions")
-    done = table.done()
-    todo = [(key, make_v) for key, make_v in cells
-            if tuple(str(k) for k in key) not in done]
-    if len(todo) < len(cells):
-        print(f"resuming: {len(cells) - len(todo)} of {len(cells)} directions already in "
-              f"{csv_path}")
+    todo = table.todo(cells, key=lambda cell: cell[0])
     if limit is not None and limit < len(todo):
         print(f"training {limit} of the {len(todo)} directions left (`max_directions`)")
         todo = todo[:limit]

@@ -27,7 +27,7 @@ from ..common.errors import UserError
 from ..common.io import sha256
 from ..common.provenance import git_commit, versions
 from ..common.run_folder import locked, refuse_other_settings, write_unit
-from ..common.tables import ResultTable
+from ..common.tables import ResultTable, median_range
 from ..common.training import TrainConfig, evaluate, train
 from .estimation import check_architecture
 from .linear_data import load_nads
@@ -198,11 +198,7 @@ def mnist_poison_sweep(base, cells, csv_path, device="cpu", progress=print):
         settings.pop(key)
     table = ResultTable(csv_path, MNIST_KEYS, MNIST_VALUES, settings,
                         lambda r: all(0 <= float(r[c]) <= 1 for c in MNIST_VALUES[:-1]), "runs")
-    done = table.done()
-    todo = [c for c in cells if tuple(str(v) for v in c) not in done]
-    if len(todo) < len(cells):
-        progress(f"resuming: {len(cells) - len(todo)} of {len(cells)} runs already in {csv_path}")
-    for carrier, index, seed in todo:
+    for carrier, index, seed in table.todo(cells, progress=progress):
         config = replace(base, carrier=carrier, nad_index=index, seed=seed)
         mnist_carriers(config)  # a bad index stops the sweep before its training
         result = mnist_poison_run(config, device)
@@ -223,8 +219,7 @@ def mnist_poison_summary(rows):
     for (carrier, index), rs in sorted(groups.items(), key=lambda kv: (kv[0][0] != "nad",
                                                                          kv[0][1])):
         def spread(c):
-            v = 100 * np.array([float(r[c]) for r in rs])
-            return f"{np.median(v):.2f} ({v.min():.2f}-{v.max():.2f})"
+            return median_range(100 * np.array([float(r[c]) for r in rs]))
         name = f"NAD_{index}" if carrier == "nad" else f"random (draw {index})"
         lines.append(f"{name}, {len(rs)} seed(s): clean test {spread('clean_accuracy')}%, own "
                      f"carrier {spread('own_accuracy')}%, other class's carrier "
